@@ -1,0 +1,211 @@
+"""The one training loop the torch-backed estimators share.
+
+Device resolution, seeding without touching the caller's global RNG, mini-batching,
+early stopping on a validation metric, restore of the best weights, progress output,
+and batched inference. Estimators supply a loss function and a validation function;
+this module knows nothing about their networks.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from tqdm.auto import tqdm
+
+_LONG_EPOCH_BATCHES = 50  # show a progress bar inside epochs with more batches than this
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Turn a ``device`` parameter into a usable :class:`torch.device`.
+
+    ``"auto"`` picks CUDA, then MPS, then CPU. An explicit accelerator that is not
+    present raises ``ValueError`` naming the ``device`` argument.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'auto' or 'cpu', got {device!r}")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device; use 'auto', 'cpu', 'cuda', "
+            "'cuda:N' or 'mps'"
+        ) from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) present"
+            )
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available")
+    return resolved
+
+
+def draw_seed(random_state) -> int:
+    """An integer torch seed drawn from an sklearn-style ``random_state``."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch inside the block and restore the caller's RNG state afterwards."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def iterate_batches(
+    n_samples: int, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None
+) -> Iterator[torch.Tensor]:
+    """Yield index tensors of at most ``batch_size`` samples covering ``range(n_samples)``."""
+    order = (
+        torch.randperm(n_samples, generator=generator) if shuffle else torch.arange(n_samples)
+    )
+    yield from order.split(batch_size)
+
+
+def train_module(
+    module: torch.nn.Module,
+    loss_fn: Callable[..., torch.Tensor],
+    train_tensors: Sequence[torch.Tensor],
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    device: torch.device,
+    generator: torch.Generator,
+    validate: Callable[[torch.nn.Module], dict] | None = None,
+    monitor: str = "val_loss",
+    greater_is_better: bool = False,
+    n_iter_no_change: int | None = None,
+    tol: float = 0.0,
+    grad_clip: float | None = None,
+    parameters: Sequence[torch.nn.Parameter] | None = None,
+    verbose: int = 0,
+    stage: str = "train",
+) -> list[dict]:
+    """Fit ``module`` with AdamW, early stopping and best-weights restore.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Already on ``device``.
+    loss_fn : callable
+        ``loss_fn(module, *batch)`` -> scalar loss, where ``batch`` are the rows of
+        ``train_tensors`` for one mini-batch, moved to ``device``.
+    train_tensors : sequence of Tensor
+        CPU tensors sharing their first dimension (n_samples, ...).
+    validate : callable, optional
+        ``validate(module)`` -> dict of metrics, called after each epoch in eval mode
+        under ``torch.inference_mode``. Must contain ``monitor`` when given.
+    n_iter_no_change : int or None
+        Stop after this many epochs without an improvement larger than ``tol`` in
+        ``monitor`` (needs ``validate``). The best epoch's weights are restored.
+    parameters : sequence of Parameter, optional
+        The parameters to optimise (default: all of ``module``).
+
+    Returns
+    -------
+    history : list of dict
+        One entry per epoch: ``epoch``, ``train_loss``, the validation metrics, ``time``.
+    """
+    params = list(parameters) if parameters is not None else list(module.parameters())
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    n_samples = len(train_tensors[0])
+    sign = 1.0 if greater_is_better else -1.0
+    best_score, best_state, best_epoch, stale = -np.inf, None, 0, 0
+    history: list[dict] = []
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        module.train()
+        total, seen = 0.0, 0
+        batches = list(iterate_batches(n_samples, batch_size, shuffle=True, generator=generator))
+        bar = tqdm(
+            batches,
+            desc=f"{stage} epoch {epoch}/{epochs}",
+            leave=False,
+            disable=verbose < 1 or len(batches) <= _LONG_EPOCH_BATCHES,
+        )
+        for idx in bar:
+            batch = [t[idx].to(device, non_blocking=True) for t in train_tensors]
+            loss = loss_fn(module, *batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{stage}: loss became {loss.item()} at epoch {epoch}; lower learning_rate"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            optimizer.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+        record = {"epoch": epoch, "train_loss": total / seen}
+        if validate is not None:
+            module.eval()
+            with torch.inference_mode():
+                record.update(validate(module))
+        record["time"] = time.perf_counter() - start
+        history.append(record)
+        if verbose >= 1:
+            metrics = "  ".join(
+                f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "time")
+            )
+            print(f"[{stage}] epoch {epoch}/{epochs}  {metrics}  ({record['time']:.1f}s)")
+        if validate is None or n_iter_no_change is None:
+            continue
+        score = sign * record[monitor]
+        if score > best_score + tol:
+            best_score, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            stale += 1
+            if stale >= n_iter_no_change:
+                if verbose >= 1:
+                    print(f"[{stage}] early stop: best {monitor} at epoch {best_epoch}")
+                break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history
+
+
+def predict_batches(
+    fn: Callable[..., torch.Tensor | tuple[torch.Tensor, ...]],
+    tensors: Sequence[torch.Tensor],
+    *,
+    batch_size: int,
+    device: torch.device,
+) -> tuple[np.ndarray, ...]:
+    """Apply ``fn(*batch)`` over mini-batches under ``torch.inference_mode``.
+
+    Returns the outputs concatenated along the first axis as numpy arrays (always a
+    tuple, one element per output of ``fn``).
+    """
+    outputs: list[list[np.ndarray]] = []
+    with torch.inference_mode():
+        for idx in iterate_batches(len(tensors[0]), batch_size, shuffle=False):
+            result = fn(*[t[idx].to(device) for t in tensors])
+            result = result if isinstance(result, tuple) else (result,)
+            if not outputs:
+                outputs = [[] for _ in result]
+            for store, r in zip(outputs, result, strict=True):
+                store.append(r.float().cpu().numpy())
+    return tuple(np.concatenate(store) for store in outputs)
