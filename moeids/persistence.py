@@ -33,7 +33,7 @@ class TorchPickleMixin:
     _torch_modules = ("module_",)
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: the default state *is* self.__dict__
         for name in self._torch_modules:
             module = state.get(name)
             if module is not None and any(

@@ -1,0 +1,264 @@
+"""Benchmark MoEClassifier against the issue #3 targets and write docs/results/moe.md.
+
+Usage::
+
+    python benchmarks/bench_moe.py [DATA_DIR] [--seeds 0 1 2] [--threads N] [--out PATH]
+
+``DATA_DIR`` defaults to ``../shared/datasets`` (relative to the repository root). For
+every seed: a stratified 75/25 split of the shared corrected CIC-IDS2017 sample (binary,
+benign vs attack), ``make_pipeline(FeatureSplitter("cicids2017"), MoEClassifier())`` with
+default parameters, test F1, then F1 with 50% of the feature columns removed from the raw
+test frame (5 random column subsets), against XGBoost trained on all features and given
+NaN (columns absent) or zeros for the removed columns; the same on NSL-KDD
+(``KDDTrain+_20Percent``). Once: the time of a default ``fit`` on all 42k CIC-IDS2017 rows,
+and ``predict_proba`` throughput through the pipeline on a DataFrame of 20,000 flows with
+the model's FLOP count against a float32 matmul measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from torch.utils.flop_counter import FlopCounterMode
+
+from moeids import FeatureSplitter, MoEClassifier
+from moeids.datasets import load_cicids2017, load_nsl_kdd
+
+ROOT = Path(__file__).resolve().parents[1]
+CIC = "cic_ids2017/cicids2017_improved_sample.shared.csv.gz"
+NSL = "nsl_kdd/KDDTrain+_20Percent.csv.gz"
+N_DRAWS = 5
+N_THROUGHPUT = 20_000
+
+
+def moe_pipeline(preset, seed):
+    return make_pipeline(FeatureSplitter(preset), MoEClassifier(random_state=seed)).set_output(
+        transform="pandas"
+    )
+
+
+def xgb_pipeline(preset, seed):
+    from xgboost import XGBClassifier
+
+    n_jobs = torch.get_num_threads()
+    return make_pipeline(
+        FeatureSplitter(preset), XGBClassifier(n_jobs=n_jobs, random_state=seed)
+    ).set_output(transform="pandas")
+
+
+def scores(y_true, y_pred):
+    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    return {
+        "f1": f1_score(y_true, y_pred),
+        "precision": precision_score(y_true, y_pred),
+        "recall": recall_score(y_true, y_pred),
+        "fn": int(fn),
+        "fp": int(fp),
+    }
+
+
+def removed_feature_f1(models, X_test, y_test, features, seed):
+    """Mean F1 over draws that remove half of ``features`` from the raw test frame.
+
+    ``models`` maps a name to ``(pipeline, mode)``: mode "absent" drops the columns (the
+    splitter marks them missing), "zero" sets them to 0.
+    """
+    rng = np.random.default_rng(seed)
+    results = {name: [] for name in models}
+    for _ in range(N_DRAWS):
+        drop = list(rng.choice(features, len(features) // 2, replace=False))
+        absent = X_test.drop(columns=drop)
+        zeros = X_test.assign(**dict.fromkeys(drop, 0))
+        for name, (model, mode) in models.items():
+            frame = absent if mode == "absent" else zeros
+            results[name].append(f1_score(y_test, model.predict(frame)))
+    return {name: (float(np.mean(f)), float(np.min(f))) for name, f in results.items()}
+
+
+def evaluate(data, preset, seed):
+    """Fit MoE and XGBoost on a stratified 75/25 split; full and 50%-feature F1."""
+    y = data.target.to_numpy()
+    train, test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=seed)
+    X_train, X_test = data.data.iloc[train], data.data.iloc[test]
+    moe = moe_pipeline(preset, seed)
+    start = time.perf_counter()
+    moe.fit(X_train, y[train])
+    fit_time = time.perf_counter() - start
+    xgb = xgb_pipeline(preset, seed).fit(X_train, y[train])
+    splitter = moe[0]
+    features = [c for cols in splitter.feature_groups_.values() for c in cols]
+    removed = removed_feature_f1(
+        {"moe": (moe, "absent"), "xgb_nan": (xgb, "absent"), "xgb_zero": (xgb, "zero")},
+        X_test,
+        y[test],
+        features,
+        seed,
+    )
+    gate = moe[-1].predict_gating(moe[:-1].transform(X_test)).mean()
+    return {
+        "seed": seed,
+        "n_train": len(train),
+        "n_test": len(test),
+        "fit_s": fit_time,
+        "epochs": f"{len(moe[-1].pretrain_history_)}+{moe[-1].n_iter_}",
+        "moe": scores(y[test], moe.predict(X_test)),
+        "xgb": scores(y[test], xgb.predict(X_test)),
+        "removed": removed,
+        "gate_tabular": float(gate["tabular"]),
+    }
+
+
+def matmul_gflops(n=1024, repeat=20):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * n**3 * repeat / (time.perf_counter() - start) / 1e9
+
+
+def throughput(data):
+    """Flows/s of predict_proba through the pipeline, model FLOPs, matmul GFLOP/s."""
+    pipe = moe_pipeline("cicids2017", 0)
+    pipe.fit(data.data, data.target.to_numpy())  # default fit on all rows, timed by caller
+    rows = np.resize(np.arange(len(data.data)), N_THROUGHPUT)
+    frame = data.data.iloc[rows].reset_index(drop=True)
+    pipe.predict_proba(frame.iloc[:2000])  # warm-up
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        pipe.predict_proba(frame)
+        times.append(time.perf_counter() - start)
+    model = pipe[-1]
+    X = torch.from_numpy(pipe[:-1].transform(frame.iloc[:1000]).to_numpy(np.float32))
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.module_(X)
+    flops_per_flow = counter.get_total_flops() / len(X)
+    best = min(times)
+    return {
+        "flows_per_s": N_THROUGHPUT / best,
+        "seconds": best,
+        "flops_per_flow": flops_per_flow,
+        "model_gflops": flops_per_flow * N_THROUGHPUT / best / 1e9,
+        "matmul_gflops": matmul_gflops(),
+    }, pipe
+
+
+def fmt_runs(runs, title):
+    lines = [
+        f"### {title}",
+        "",
+        "| seed | model | F1 | precision | recall | FN | FP | F1, 50% features removed "
+        "(mean / worst of 5) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        rm = r["removed"]
+        m, x = r["moe"], r["xgb"]
+        lines.append(
+            f"| {r['seed']} | MoEClassifier | {m['f1']:.5f} | {m['precision']:.5f} | "
+            f"{m['recall']:.5f} | {m['fn']} | {m['fp']} | "
+            f"{rm['moe'][0]:.4f} / {rm['moe'][1]:.4f} |"
+        )
+        lines.append(
+            f"| {r['seed']} | XGBoost | {x['f1']:.5f} | {x['precision']:.5f} | "
+            f"{x['recall']:.5f} | {x['fn']} | {x['fp']} | NaN: {rm['xgb_nan'][0]:.4f} / "
+            f"{rm['xgb_nan'][1]:.4f}; zero-fill: {rm['xgb_zero'][0]:.4f} / "
+            f"{rm['xgb_zero'][1]:.4f} |"
+        )
+    lines += [
+        "",
+        "| seed | train rows | test rows | MoE fit (s) | epochs (pretrain+train) | "
+        "mean tabular gate weight |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['seed']} | {r['n_train']} | {r['n_test']} | {r['fit_s']:.0f} | {r['epochs']} | "
+        f"{r['gate_tabular']:.3f} |"
+        for r in runs
+    ]
+    return lines + [""]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data_dir", nargs="?", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "moe.md"))
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", category=UserWarning)  # splitter: absent columns
+    data_dir = Path(args.data_dir)
+    load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+    cic = load_cicids2017(data_dir / CIC)
+    nsl = load_nsl_kdd(data_dir / NSL)
+    cic_runs, nsl_runs = [], []
+    for seed in args.seeds:
+        cic_runs.append(evaluate(cic, "cicids2017", seed))
+        print("CIC-IDS2017", cic_runs[-1], flush=True)
+        nsl_runs.append(evaluate(nsl, "nsl_kdd", seed))
+        print("NSL-KDD", nsl_runs[-1], flush=True)
+    start = time.perf_counter()
+    speed, pipe = throughput(cic)
+    full_fit = time.perf_counter() - start - 4 * speed["seconds"]
+    print("throughput", speed, "full fit (s)", full_fit, flush=True)
+
+    command = "python benchmarks/bench_moe.py " + " ".join(
+        ["../shared/datasets" if a == args.data_dir else a for a in (argv or sys.argv[1:])]
+    )
+    lines = [
+        "# MoEClassifier benchmark",
+        "",
+        f"Written by `{command.strip()}` (`benchmarks/bench_moe.py`).",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__} with {torch.get_num_threads()} threads, load average "
+        f"{load_avg:.1f} at start. Models: `MoEClassifier()` defaults, "
+        "`XGBClassifier()` defaults, each after `FeatureSplitter(preset)`.",
+        "",
+        "Data: corrected CIC-IDS2017 shared sample (Engelen et al. 2021/2022 re-extraction of "
+        "Sharafaldin et al., ICISSP 2018), binary benign vs attack; NSL-KDD "
+        "`KDDTrain+_20Percent` (Tavallaee et al., CISDA 2009), binary normal vs attack. "
+        'Stratified 75/25 split per seed. "50% features removed": for each of 5 draws, half '
+        "of the raw feature columns the splitter uses are removed from the test frame "
+        "(MoE and XGBoost-NaN: columns absent, so missing; XGBoost zero-fill: set to 0).",
+        "",
+        *fmt_runs(cic_runs, "CIC-IDS2017 (binary)"),
+        *fmt_runs(nsl_runs, "NSL-KDD (binary)"),
+        "### Training time and inference speed",
+        "",
+        f"- Default `fit` (both stages, FeatureSplitter included) on all {len(cic.data):,} "
+        f"CIC-IDS2017 rows: {full_fit:.0f} s "
+        f"({len(pipe[-1].pretrain_history_)} pretraining + {pipe[-1].n_iter_} training epochs).",
+        f"- `predict_proba` through the pipeline on a DataFrame of {N_THROUGHPUT:,} flows: "
+        f"{speed['seconds']:.2f} s = **{speed['flows_per_s']:,.0f} flows/s** (best of 3).",
+        f"- Model cost {speed['flops_per_flow'] / 1e6:.2f} MFLOP per flow "
+        "(`torch.utils.flop_counter.FlopCounterMode`), so the network ran at "
+        f"{speed['model_gflops']:.1f} GFLOP/s end to end, against "
+        f"{speed['matmul_gflops']:.1f} GFLOP/s for a 1024x1024 float32 matmul in the same run "
+        f"({speed['model_gflops'] / speed['matmul_gflops']:.0%}).",
+        "",
+    ]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,651 @@
+"""MoEClassifier: a gated FT-Transformer + 1D-CNN classifier with a scikit-learn API.
+
+The estimator is a thin wrapper: :mod:`moeids.nn` holds the network, :mod:`moeids._training`
+the training loop, :mod:`moeids.persistence` the device-safe pickling. ``docs/classifier.md``
+describes the design, the defaults and how missing features are handled.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._training import (
+    draw_seed,
+    predict_batches,
+    resolve_device,
+    seeded,
+    train_module,
+)
+from .nn import MFMHead, MoENetwork, mfm_loss
+from .persistence import DeviceFallbackWarning, TorchPickleMixin, _device_available
+
+EXPERTS = ("tabular", "temporal")
+GROUPS = ("tabular", "temporal", "categorical")
+_PREDICT_BATCH_SIZE = 1024
+# Stage 2 learning-rate steps: after early stopping, training resumes from the best weights
+# at the next (smaller) rate, while epochs remain.
+_LR_FACTORS = (1.0, 0.1)
+_FORMAT = "moeids.MoEClassifier/1"
+
+
+def feature_groups_from_names(names) -> np.ndarray:
+    """Group of each column from its ``group__name`` feature name.
+
+    Names starting with ``temporal__`` or ``categorical__`` go to those groups; every
+    other column (``tabular__...``, any other name, or no names at all) is tabular.
+
+    Parameters
+    ----------
+    names : array-like of str of shape (n_features,)
+
+    Returns
+    -------
+    groups : ndarray of str of shape (n_features,)
+    """
+    groups = []
+    for name in names:
+        prefix, sep, _ = str(name).partition("__")
+        groups.append(prefix if sep and prefix in GROUPS else "tabular")
+    return np.asarray(groups, dtype=object)
+
+
+class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
+    """Mixture of a tabular expert (FT-Transformer) and a temporal expert (1D CNN).
+
+    Each expert embeds its own feature group; a gate weighs the two embeddings per sample
+    and an MLP head classifies their weighted sum. Missing values (NaN) become the
+    learned [MASK] token (tabular) or an availability channel (temporal); an expert whose
+    inputs are all missing gets gate weight 0. ``fit`` pretrains the tabular expert with
+    masked feature modelling (stage 1), then trains everything end to end with random
+    feature dropout, early stopping and restore of the best weights (stage 2).
+
+    Input columns are grouped by their names, as produced by
+    :class:`moeids.FeatureSplitter`: ``tabular__*`` numeric, ``categorical__*`` integer
+    codes (0 = unknown, larger unseen codes read as unknown), ``temporal__*`` timing
+    features. A plain array, or a DataFrame with other names, is all tabular (the
+    temporal expert is off).
+
+    Parameters
+    ----------
+    d_model : int, default=32
+        Size of the tokens and of each expert's embedding.
+    n_layers : int, default=2
+        Transformer blocks of the tabular expert.
+    n_heads : int, default=2
+        Attention heads (must divide ``d_model``).
+    dropout : float, default=0.1
+        Dropout in the experts, the gate and the head.
+    epochs : int, default=100
+        Maximum epochs of stage 2 (both learning-rate steps together).
+    pretrain_epochs : int, default=3
+        Maximum epochs of stage 1 (masked feature modelling); 0 skips it.
+    mask_ratio : float, default=0.3
+        Fraction of the present tabular features masked per sample in stage 1.
+    batch_size : int, default=256
+        Training mini-batch size.
+    learning_rate : float, default=2e-3
+        AdamW learning rate (both stages).
+    weight_decay : float, default=1e-4
+        AdamW weight decay.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out (stratified when possible) for early
+        stopping. 0 trains on everything for the full number of epochs.
+    n_iter_no_change : int or None, default=5
+        Stop a stage after this many epochs without a lower validation loss; the best
+        epoch's weights are kept. In stage 2, training then resumes once from the best
+        weights at a tenth of ``learning_rate`` (while epochs remain) and stops the same
+        way. None trains all epochs at ``learning_rate``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the stage-2 cross-entropy.
+    feature_dropout : float, default=0.4
+        Each training sample of stage 2 hides each of its features with a probability
+        drawn uniformly from ``[0, feature_dropout]``, so that partial inputs are in
+        distribution. 0 disables it.
+    gate_temperature : float, default=1.0
+        Softmax temperature of the gate; lower is sharper.
+    sparse_gating : bool, default=False
+        Route each sample to its top-1 expert instead of mixing both.
+    numeric_embedding : {"linear", "periodic"}, default="linear"
+        Numeric tokens of the tabular expert: ``x * w + b`` per feature, or periodic
+        features with learned frequencies followed by a per-feature linear map and ReLU.
+    device : str, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+        ``"mps"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split, batch order, masks and
+        dropout. A fixed value gives identical models on the CPU.
+    verbose : int, default=0
+        1 prints a line per epoch (losses, validation F1, time) and a progress bar for
+        long epochs.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str of shape (n_features_in_,)
+        Only when ``X`` was a DataFrame with string column names.
+    feature_groups_ : ndarray of str of shape (n_features_in_,)
+        ``"tabular"``, ``"temporal"`` or ``"categorical"`` per input column.
+    cat_cardinalities_ : ndarray of int of shape (n_categorical,)
+        Largest code seen in ``fit`` plus one, per categorical column.
+    device_ : torch.device
+        Where the network lives.
+    module_ : moeids.nn.MoENetwork
+        The fitted network.
+    pretrain_history_ : list of dict
+        Per-epoch records of stage 1 (empty when skipped).
+    history_ : list of dict
+        Per-epoch records of stage 2 (``train_loss``, ``val_loss``, ``val_f1``, ``time``,
+        ``learning_rate``).
+    n_iter_ : int
+        Epochs run in stage 2.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0))
+    >>> model.fit(flows, labels).predict(flows)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        d_model=32,
+        n_layers=2,
+        n_heads=2,
+        dropout=0.1,
+        epochs=100,
+        pretrain_epochs=3,
+        mask_ratio=0.3,
+        batch_size=256,
+        learning_rate=2e-3,
+        weight_decay=1e-4,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        class_weight=None,
+        feature_dropout=0.4,
+        gate_temperature=1.0,
+        sparse_gating=False,
+        numeric_embedding="linear",
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.epochs = epochs
+        self.pretrain_epochs = pretrain_epochs
+        self.mask_ratio = mask_ratio
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.feature_dropout = feature_dropout
+        self.gate_temperature = gate_temperature
+        self.sparse_gating = sparse_gating
+        self.numeric_embedding = numeric_embedding
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = False
+        return tags
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self):
+        def check(name, kind, low=None, high=None, low_open=False, allow_none=False):
+            value = getattr(self, name)
+            if value is None and allow_none:
+                return
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TypeError(f"{name} must be {kind.__name__}, got {value!r}")
+            if low is not None and (value <= low if low_open else value < low):
+                raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+            if high is not None and value > high:
+                raise ValueError(f"{name} must be <= {high}, got {value}")
+
+        for name in ("d_model", "n_layers", "n_heads", "batch_size"):
+            check(name, Integral, 1)
+        check("epochs", Integral, 1)
+        check("pretrain_epochs", Integral, 0)
+        check("n_iter_no_change", Integral, 1, allow_none=True)
+        check("verbose", Integral, 0)
+        check("dropout", Real, 0, 0.99)
+        check("mask_ratio", Real, 0, 1, low_open=True)
+        check("learning_rate", Real, 0, low_open=True)
+        check("weight_decay", Real, 0)
+        check("validation_fraction", Real, 0, 0.5)
+        check("feature_dropout", Real, 0, 0.95)
+        check("gate_temperature", Real, 0, low_open=True)
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}"
+            )
+        if self.numeric_embedding not in ("linear", "periodic"):
+            raise ValueError(
+                "numeric_embedding must be 'linear' or 'periodic', got "
+                f"{self.numeric_embedding!r}"
+            )
+        if not isinstance(self.sparse_gating, bool | np.bool_):
+            raise TypeError(f"sparse_gating must be a bool, got {self.sparse_gating!r}")
+        if not (
+            self.class_weight is None
+            or self.class_weight == "balanced"
+            or isinstance(self.class_weight, dict)
+        ):
+            raise ValueError(
+                "class_weight must be None, 'balanced' or a dict, got "
+                f"{self.class_weight!r}"
+            )
+
+    def _check_categorical(self, X):
+        """Raise unless categorical columns hold non-negative integer codes (or NaN)."""
+        for j in np.flatnonzero(self.feature_groups_ == "categorical"):
+            column = X[:, j]
+            bad = ~np.isnan(column) & ((column < 0) | (column != np.round(column)))
+            if bad.any():
+                raise ValueError(
+                    f"categorical column {self._feature_names()[j]!r} must hold "
+                    f"non-negative integer codes (0 = unknown); got {column[bad][0]!r}"
+                )
+
+    def _feature_names(self) -> np.ndarray:
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        return names
+
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        X = validate_data(
+            self, X, reset=reset, dtype=np.float32, ensure_all_finite="allow-nan"
+        )
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y):
+        """Fit both stages.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing value. Column groups come from ``group__name`` names.
+        y : array-like of shape (n_samples,)
+            Class labels (at least two classes).
+
+        Returns
+        -------
+        self : MoEClassifier
+        """
+        self._check_params()
+        X, y = validate_data(
+            self, X, y, dtype=np.float32, ensure_all_finite="allow-nan", ensure_min_samples=2
+        )
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        check_classification_targets(y)
+        self.classes_, y_encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"MoEClassifier needs samples of at least 2 classes in y; got only class "
+                f"{self.classes_[0]!r}"
+            )
+        names = getattr(self, "feature_names_in_", None)
+        self.feature_groups_ = feature_groups_from_names(
+            names if names is not None else [""] * X.shape[1]
+        )
+        self._check_categorical(X)
+        cat = self.feature_groups_ == "categorical"
+        self.cat_cardinalities_ = (
+            np.nan_to_num(np.nanmax(X[:, cat], axis=0), nan=0.0).astype(np.int64) + 1
+            if cat.any() and not np.isnan(X[:, cat]).all()
+            else np.ones(int(cat.sum()), dtype=np.int64)
+        )
+        self.device_ = resolve_device(self.device)
+        seed = draw_seed(self.random_state)
+
+        train_idx, val_idx = self._split(y_encoded, seed)
+        X_all = torch.from_numpy(X)
+        y_all = torch.from_numpy(y_encoded.astype(np.int64))
+        X_train, y_train = X_all[train_idx], y_all[train_idx]
+        X_val, y_val = X_all[val_idx], y_all[val_idx]
+        with seeded(seed, self.device_):
+            self.module_ = self._build_network()
+            self.module_.fit_scaling(X_train)
+            self.module_.to(self.device_)
+            generator = torch.Generator().manual_seed(seed)
+            self.pretrain_history_ = self._pretrain(X_train, X_val, generator, seed)
+            self.history_ = self._train(X_train, y_train, X_val, y_val, generator)
+        self.n_iter_ = len(self.history_)
+        return self
+
+    def _split(self, y, seed):
+        n = len(y)
+        n_val = int(round(self.validation_fraction * n))
+        if n_val == 0 or n - n_val < 1:
+            return np.arange(n), np.arange(0)
+        counts = np.bincount(y)
+        stratify = y if counts.min() >= 2 and n_val >= len(counts) else None
+        return train_test_split(
+            np.arange(n), test_size=n_val, random_state=seed, stratify=stratify
+        )
+
+    def _build_network(self) -> MoENetwork:
+        groups = self.feature_groups_
+        return MoENetwork(
+            num_columns=np.flatnonzero(groups == "tabular").tolist(),
+            cat_columns=np.flatnonzero(groups == "categorical").tolist(),
+            cat_cardinalities=self.cat_cardinalities_.tolist(),
+            temporal_columns=np.flatnonzero(groups == "temporal").tolist(),
+            n_classes=len(self.classes_),
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            dropout=self.dropout,
+            gate_temperature=self.gate_temperature,
+            sparse_gating=bool(self.sparse_gating),
+            numeric_embedding=self.numeric_embedding,
+        )
+
+    def _train_kwargs(self, generator, has_val):
+        return {
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "device": self.device_,
+            "generator": generator,
+            "n_iter_no_change": self.n_iter_no_change if has_val else None,
+            "verbose": self.verbose,
+        }
+
+    def _pretrain(self, X_train, X_val, generator, seed) -> list[dict]:
+        """Stage 1: masked feature modelling of the tabular expert."""
+        net = self.module_
+        if self.pretrain_epochs == 0 or "tabular" not in net.experts:
+            return []
+        encoder = net.experts["tabular"]
+        head = MFMHead(
+            len(net.num_columns), net.cat_cardinalities.tolist(), self.d_model
+        ).to(self.device_)
+        model = torch.nn.ModuleDict({"encoder": encoder, "head": head})
+
+        def tabular(x):
+            with torch.no_grad():
+                parts = net.split_inputs(x.to(self.device_))
+            return [parts["x_num"].cpu(), parts["x_cat"].cpu(), parts["tabular_missing"].cpu()]
+
+        def loss_fn(model, x_num, x_cat, missing):
+            return mfm_loss(
+                model["encoder"], model["head"], x_num, x_cat, missing, self.mask_ratio
+            )
+
+        validate = None
+        if len(X_val):
+            val = [t.to(self.device_) for t in tabular(X_val)]
+
+            def validate(model):
+                fixed = torch.Generator(device=self.device_).manual_seed(seed)
+                loss = mfm_loss(
+                    model["encoder"], model["head"], *val, self.mask_ratio, generator=fixed
+                )
+                return {"val_loss": loss.item()}
+
+        return train_module(
+            model,
+            loss_fn,
+            tabular(X_train),
+            epochs=self.pretrain_epochs,
+            validate=validate,
+            stage="pretrain",
+            **self._train_kwargs(generator, validate is not None),
+        )
+
+    def _train(self, X_train, y_train, X_val, y_val, generator) -> list[dict]:
+        """Stage 2: end-to-end classification with feature dropout."""
+        weight = None
+        if self.class_weight is not None:
+            weight = torch.as_tensor(
+                compute_class_weight(
+                    self.class_weight, classes=self.classes_, y=self.classes_[y_train.numpy()]
+                ),
+                dtype=torch.float32,
+                device=self.device_,
+            )
+        rate = float(self.feature_dropout)
+
+        def loss_fn(net, x, y):
+            if rate > 0:
+                hide = torch.rand(len(x), 1, device=x.device) * rate
+                x = x.masked_fill(torch.rand(x.shape, device=x.device) < hide, float("nan"))
+            logits, _ = net(x)
+            return F.cross_entropy(logits, y, weight=weight)
+
+        validate = None
+        if len(X_val):
+            val_y = y_val.numpy()
+
+            def validate(net):
+                logits = torch.cat(
+                    [net(x.to(self.device_))[0] for x in X_val.split(_PREDICT_BATCH_SIZE)]
+                )
+                loss = F.cross_entropy(logits, y_val.to(self.device_), weight=weight)
+                pred = logits.argmax(1).cpu().numpy()
+                return {"val_loss": loss.item(), "val_f1": self._f1(val_y, pred)}
+
+        kwargs = self._train_kwargs(generator, validate is not None)
+        history: list[dict] = []
+        best_loss, best_state = np.inf, None
+        for factor in _LR_FACTORS:
+            kwargs["learning_rate"] = self.learning_rate * factor
+            records = train_module(
+                self.module_,
+                loss_fn,
+                [X_train, y_train],
+                epochs=self.epochs - len(history),
+                validate=validate,
+                stage="train" if factor == 1 else f"train lr={kwargs['learning_rate']:.0e}",
+                **kwargs,
+            )
+            for record in records:
+                record["epoch"] += len(history)
+                record["learning_rate"] = kwargs["learning_rate"]
+            history += records
+            if kwargs["n_iter_no_change"] is None:
+                break
+            phase_loss = min(record["val_loss"] for record in records)
+            if best_state is None or phase_loss < best_loss:
+                best_loss = phase_loss
+                best_state = copy.deepcopy(self.module_.state_dict())
+            else:  # this step did not beat the previous one: keep the earlier weights
+                self.module_.load_state_dict(best_state)
+            if len(history) >= self.epochs:
+                break
+        return history
+
+    def _f1(self, y_true, y_pred) -> float:
+        """Binary F1 of ``classes_[1]``, macro F1 for more classes (encoded labels)."""
+        if len(self.classes_) == 2:
+            return float(f1_score(y_true, y_pred, pos_label=1, zero_division=0.0))
+        return float(f1_score(y_true, y_pred, average="macro", zero_division=0.0))
+
+    # ------------------------------------------------------------------ inference
+    def _forward(self, X) -> tuple[np.ndarray, ...]:
+        """Logits (n, n_classes), probabilities (n, n_classes), gate weights (n, 2) and
+        the validated input (n, n_features)."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        self._check_categorical(X)
+        net = self.module_
+        net.eval()
+
+        def run(x):
+            logits, weights = net(x)
+            return logits, F.softmax(logits, dim=1), weights
+
+        logits, proba, weights = predict_batches(
+            run, [torch.from_numpy(X)], batch_size=_PREDICT_BATCH_SIZE, device=self.device_
+        )
+        gate = np.zeros((len(X), len(EXPERTS)), dtype=np.float32)
+        for k, name in enumerate(net.expert_names):
+            gate[:, EXPERTS.index(name)] = weights[:, k]
+        return logits, proba, gate, X
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
+        return self._forward(X)[1]
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels, shape (n_samples,)."""
+        logits = self._forward(X)[0]
+        return self.classes_[logits.argmax(1)]
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logit margins: shape (n_samples,) for binary (> 0 means ``classes_[1]``),
+        else the logits, shape (n_samples, n_classes)."""
+        logits = self._forward(X)[0]
+        return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
+
+    def predict_gating(self, X) -> pd.DataFrame:
+        """Per-sample expert weights.
+
+        Returns
+        -------
+        weights : DataFrame of shape (n_samples, 2)
+            Columns ``tabular`` and ``temporal``; rows sum to 1 unless a sample has no
+            input at all. An expert that is off or has no input present gets 0. The
+            index is ``X``'s when ``X`` is a DataFrame.
+        """
+        gate = self._forward(X)[2]
+        return pd.DataFrame(gate, columns=list(EXPERTS), index=_index(X))
+
+    def explain(self, X) -> pd.DataFrame:
+        """Per-sample prediction, confidence, gate weights and missing features.
+
+        Returns
+        -------
+        explanation : DataFrame with n_samples rows
+            ``prediction`` (label), ``confidence`` (its probability), ``tabular`` and
+            ``temporal`` (gate weights), ``missing_features`` (list of the names of the
+            columns that were NaN in that row). The index is ``X``'s for a DataFrame.
+        """
+        _, proba, gate, values = self._forward(X)
+        rows, cols = np.nonzero(np.isnan(values))
+        names = self._feature_names()[cols]
+        split_at = np.searchsorted(rows, np.arange(1, len(values)))
+        missing = [list(part) for part in np.split(names, split_at)]
+        best = proba.argmax(1)
+        return pd.DataFrame(
+            {
+                "prediction": self.classes_[best],
+                "confidence": proba[np.arange(len(proba)), best],
+                "tabular": gate[:, 0],
+                "temporal": gate[:, 1],
+                "missing_features": missing,
+            },
+            index=_index(X),
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write the fitted model to one pickle-free ``.safetensors`` file.
+
+        The network's tensors are stored as safetensors; the parameters, classes,
+        feature names and groups and the training histories as JSON in the file's
+        metadata. Load it with :meth:`MoEClassifier.load`.
+        """
+        from safetensors.torch import save_file
+
+        check_is_fitted(self)
+        if self.classes_.dtype.kind not in "biufUO":
+            raise TypeError(f"cannot save classes_ of dtype {self.classes_.dtype} as JSON")
+        params = self.get_params()
+        if not isinstance(params["random_state"], Integral | None):
+            params["random_state"] = None
+        names = getattr(self, "feature_names_in_", None)
+        config = {
+            "format": _FORMAT,
+            "params": params,
+            "classes": self.classes_.tolist(),
+            "classes_dtype": self.classes_.dtype.str if self.classes_.dtype.kind != "O"
+            else "object",
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+            "feature_groups": self.feature_groups_.tolist(),
+            "cat_cardinalities": self.cat_cardinalities_.tolist(),
+            "device": str(self.device_),
+            "pretrain_history": self.pretrain_history_,
+            "history": self.history_,
+        }
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
+        save_file(tensors, str(path), metadata={"moeids": json.dumps(config, default=_jsonable)})
+
+    @classmethod
+    def load(cls, path) -> MoEClassifier:
+        """Read a model written by :meth:`save`, on its device if present, else the CPU."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        if "moeids" not in metadata:
+            raise ValueError(f"{path} is not a file written by MoEClassifier.save")
+        config = json.loads(metadata["moeids"])
+        if config.get("format") != _FORMAT:
+            raise ValueError(f"{path}: unsupported format {config.get('format')!r}")
+        model = cls(**config["params"])
+        dtype = object if config["classes_dtype"] == "object" else config["classes_dtype"]
+        model.classes_ = np.asarray(config["classes"], dtype=dtype)
+        model.n_features_in_ = config["n_features_in"]
+        if config["feature_names_in"] is not None:
+            model.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
+        model.feature_groups_ = np.asarray(config["feature_groups"], dtype=object)
+        model.cat_cardinalities_ = np.asarray(config["cat_cardinalities"], dtype=np.int64)
+        model.pretrain_history_ = config["pretrain_history"]
+        model.history_ = config["history"]
+        model.n_iter_ = len(model.history_)
+        device = torch.device(config["device"])
+        if not _device_available(device):
+            warnings.warn(
+                f"MoEClassifier was fitted on {device}, which is not available here; it is "
+                "loaded on the CPU.",
+                DeviceFallbackWarning,
+                stacklevel=2,
+            )
+            device = torch.device("cpu")
+        model.device_ = device
+        model.module_ = model._build_network()
+        model.module_.load_state_dict(load_file(str(path)))
+        model.module_.to(device).eval()
+        return model
+
+
+def _index(X):
+    return X.index if isinstance(X, pd.DataFrame) else None
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} {value!r} in the model file")

@@ -1,0 +1,114 @@
+"""FT-Transformer: the tabular expert.
+
+A pre-norm transformer encoder over the tokens of :class:`FeatureTokenizer`; the
+embedding of a sample is the final [CLS] token (Gorishniy et al., NeurIPS 2021, after
+``rtdl_revisiting_models``). When only the [CLS] output is needed, the last block
+computes attention and its feed-forward network for the [CLS] query alone.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .tokenizer import FeatureTokenizer
+
+
+class ReGLU(nn.Module):
+    """``a * relu(b)`` for the two halves ``a, b`` of the last dimension."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=-1)
+        return a * F.relu(b)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm multi-head self-attention followed by a ReGLU feed-forward network."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        d_ffn = max(2, round(d_model * 4 / 3))
+        self.n_heads = n_heads
+        self.attn_norm = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.ffn_norm = nn.LayerNorm(d_model)
+        self.ffn = nn.Sequential(
+            nn.Linear(d_model, 2 * d_ffn), ReGLU(), nn.Dropout(dropout), nn.Linear(d_ffn, d_model)
+        )
+
+    def forward(self, x: torch.Tensor, cls_only: bool = False) -> torch.Tensor:
+        """(batch, tokens, d_model) -> (batch, tokens or 1, d_model)."""
+        batch, n_tokens, d_model = x.shape
+        d_head = d_model // self.n_heads
+        qkv = self.qkv(self.attn_norm(x)).view(batch, n_tokens, 3, self.n_heads, d_head)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (batch, heads, tokens, d_head)
+        if cls_only:
+            q, x = q[:, :, :1], x[:, :1]
+        attended = F.scaled_dot_product_attention(q, k, v)
+        x = x + self.out(attended.transpose(1, 2).reshape(batch, q.shape[2], d_model))
+        return x + self.ffn(self.ffn_norm(x))
+
+
+class FTTransformer(nn.Module):
+    """Feature tokenizer + transformer encoder, read out at the [CLS] token.
+
+    Parameters
+    ----------
+    n_num : int
+        Number of numeric features.
+    cat_cardinalities : sequence of int
+        Codes per categorical feature (0 = unknown category).
+    d_model, n_layers, n_heads : int
+        Token size, number of blocks, attention heads (``d_model % n_heads == 0``).
+    dropout : float
+        Dropout inside the feed-forward networks. (No dropout on attention weights: on
+        the CPU it costs more than the rest of a training step.)
+    numeric_embedding : {"linear", "periodic"}
+        See :class:`FeatureTokenizer`.
+    """
+
+    def __init__(
+        self,
+        n_num: int,
+        cat_cardinalities: list[int],
+        d_model: int,
+        n_layers: int,
+        n_heads: int,
+        dropout: float,
+        numeric_embedding: str = "linear",
+    ):
+        super().__init__()
+        self.tokenizer = FeatureTokenizer(
+            n_num, cat_cardinalities, d_model, numeric_embedding=numeric_embedding
+        )
+        self.blocks = nn.ModuleList(
+            TransformerBlock(d_model, n_heads, dropout) for _ in range(n_layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+
+    def encode(
+        self, x_num: torch.Tensor, x_cat: torch.Tensor, missing: torch.Tensor
+    ) -> torch.Tensor:
+        """All output tokens, shape (batch, 1 + n_features, d_model); [CLS] first."""
+        x = self.tokenizer(x_num, x_cat, missing)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def forward(
+        self, x_num: torch.Tensor, x_cat: torch.Tensor, missing: torch.Tensor
+    ) -> torch.Tensor:
+        """The [CLS] embedding, shape (batch, d_model).
+
+        ``x_num`` (batch, n_num) float, ``x_cat`` (batch, n_cat) long, ``missing``
+        (batch, n_num + n_cat) bool; see :meth:`FeatureTokenizer.forward`.
+        """
+        x = self.tokenizer(x_num, x_cat, missing)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block(x, cls_only=i == last)
+        return self.norm(x[:, 0])

@@ -1,0 +1,76 @@
+"""Gating network: per-sample weights over the experts.
+
+The gate sees every expert's embedding and the fraction of that expert's input features
+that are present. Its logits go through a softmax with a temperature (or a top-1 choice
+with a straight-through gradient when sparse). An expert with no input present gets a
+weight of exactly 0; a sample with no input at all gets all-zero weights.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Gate(nn.Module):
+    """Softmax gate over ``n_experts`` embeddings of size ``d_model``.
+
+    Parameters
+    ----------
+    d_model : int
+        Size of each expert embedding.
+    n_experts : int
+        Number of experts.
+    temperature : float
+        Softmax temperature (> 0); lower is sharper.
+    sparse : bool
+        Route each sample to its top-1 expert (weight 1) instead of mixing.
+    dropout : float
+        Dropout inside the gate's hidden layer.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_experts: int,
+        temperature: float = 1.0,
+        sparse: bool = False,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+        self.sparse = sparse
+        self.mlp = nn.Sequential(
+            nn.Linear(n_experts * (d_model + 1), d_model),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(d_model, n_experts),
+        )
+
+    def forward(self, embeddings: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Expert weights.
+
+        Parameters
+        ----------
+        embeddings : Tensor of shape (batch, n_experts, d_model)
+        present : Tensor of shape (batch, n_experts), float
+            Fraction of each expert's input features that are present, in [0, 1].
+
+        Returns
+        -------
+        weights : Tensor of shape (batch, n_experts)
+            Non-negative, summing to 1 over the experts that have any input present
+            (to 0 when none has); exactly 0 for experts without input.
+        """
+        features = torch.cat([embeddings.flatten(1), present], dim=1)
+        logits = self.mlp(features) / self.temperature
+        available = present > 0
+        logits = logits.masked_fill(~available, torch.finfo(logits.dtype).min)
+        weights = F.softmax(logits, dim=1)
+        if self.sparse:
+            hard = F.one_hot(weights.argmax(dim=1), weights.shape[1]).to(weights.dtype)
+            weights = hard + weights - weights.detach() if self.training else hard
+        return weights * available

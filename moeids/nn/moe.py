@@ -1,0 +1,192 @@
+"""The assembled mixture-of-experts network.
+
+::
+
+    x (batch, n_columns), NaN = missing
+      |-- numeric tabular + categorical columns --> FTTransformer --> z_tab  (batch, d)
+      |-- temporal columns ----------------------> TemporalCNN   --> z_temp (batch, d)
+      |-- fraction present per expert -------------------------------------+
+    Gate(z_tab, z_temp, present) --> w (batch, n_experts)                  |
+    z = sum_e w_e * z_e --> MLP head --> logits (batch, n_classes)     <---+
+
+The network owns the column layout and the numeric scaling (``sign(x) * log1p(|x|)``,
+then centring and scaling with training statistics), so a raw float matrix goes in.
+An expert is built only when it has input columns.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .ft_transformer import FTTransformer
+from .gating import Gate
+from .temporal_cnn import TemporalCNN
+
+
+def signed_log1p(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) * log1p(|x|)``: compresses heavy-tailed counts, rates and durations."""
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+class MoENetwork(nn.Module):
+    """Tabular + temporal experts, a gate and a classification head.
+
+    Parameters
+    ----------
+    num_columns : sequence of int
+        Input columns of the numeric tabular features.
+    cat_columns : sequence of int
+        Input columns of the categorical features (integer codes, 0 = unknown).
+    cat_cardinalities : sequence of int
+        Codes per categorical feature; larger codes are read as 0 (unknown).
+    temporal_columns : sequence of int
+        Input columns of the timing features.
+    n_classes : int
+        Number of output logits.
+    d_model, n_layers, n_heads : int
+        Size of the experts' embeddings, transformer blocks and heads.
+    dropout : float
+        Dropout in the experts, the gate and the head.
+    gate_temperature : float
+        Softmax temperature of the gate.
+    sparse_gating : bool
+        Top-1 routing instead of a soft mixture.
+    numeric_embedding : {"linear", "periodic"}
+        Numeric tokens of the tabular expert (see :class:`FeatureTokenizer`).
+    """
+
+    def __init__(
+        self,
+        num_columns: list[int],
+        cat_columns: list[int],
+        cat_cardinalities: list[int],
+        temporal_columns: list[int],
+        n_classes: int,
+        d_model: int = 32,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        dropout: float = 0.1,
+        gate_temperature: float = 1.0,
+        sparse_gating: bool = False,
+        numeric_embedding: str = "linear",
+    ):
+        super().__init__()
+        if len(cat_columns) != len(cat_cardinalities):
+            raise ValueError("cat_columns and cat_cardinalities differ in length")
+        self.register_buffer("num_columns", torch.as_tensor(num_columns, dtype=torch.long))
+        self.register_buffer("cat_columns", torch.as_tensor(cat_columns, dtype=torch.long))
+        self.register_buffer(
+            "cat_cardinalities", torch.as_tensor(cat_cardinalities, dtype=torch.long)
+        )
+        self.register_buffer(
+            "temporal_columns", torch.as_tensor(temporal_columns, dtype=torch.long)
+        )
+        n_scaled = len(num_columns) + len(temporal_columns)
+        self.register_buffer("loc", torch.zeros(n_scaled))
+        self.register_buffer("scale", torch.ones(n_scaled))
+        self.experts = nn.ModuleDict()
+        if num_columns or cat_columns:
+            self.experts["tabular"] = FTTransformer(
+                len(num_columns),
+                list(cat_cardinalities),
+                d_model,
+                n_layers,
+                n_heads,
+                dropout,
+                numeric_embedding,
+            )
+        if temporal_columns:
+            self.experts["temporal"] = TemporalCNN(
+                len(temporal_columns), d_model, channels=max(8, d_model // 2), dropout=dropout
+            )
+        if not self.experts:
+            raise ValueError("MoENetwork needs at least one input column")
+        self.gate = Gate(d_model, len(self.experts), gate_temperature, sparse_gating, dropout)
+        self.head = nn.Sequential(
+            nn.Linear(d_model, 2 * d_model),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(2 * d_model, n_classes),
+        )
+
+    @property
+    def expert_names(self) -> list[str]:
+        """Names of the built experts, in the order of the gate's weights."""
+        return list(self.experts)
+
+    def scaled(self, x: torch.Tensor) -> torch.Tensor:
+        """Numeric tabular then temporal columns, scaled: (batch, n_num + n_temporal)."""
+        columns = torch.cat([self.num_columns, self.temporal_columns])
+        return (signed_log1p(x[:, columns]) - self.loc) / self.scale
+
+    @torch.no_grad()
+    def fit_scaling(self, x: torch.Tensor) -> None:
+        """Set the centring and scaling from training rows ``x`` (n_samples, n_columns).
+
+        Uses the mean and standard deviation of the present (non-NaN) values of each
+        column after ``signed_log1p``; a constant or all-missing column gets scale 1.
+        """
+        self.loc.zero_()
+        self.scale.fill_(1.0)
+        values = self.scaled(x)
+        present = ~torch.isnan(values)
+        count = present.sum(0).clamp(min=1)
+        mean = torch.where(present, values, 0.0).sum(0) / count
+        var = torch.where(present, (values - mean) ** 2, 0.0).sum(0) / count
+        std = var.sqrt()
+        self.loc.copy_(mean)
+        self.scale.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    def split_inputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Expert inputs from a raw batch ``x`` (batch, n_columns).
+
+        Returns a dict with ``x_num`` (batch, n_num) float scaled, ``x_cat``
+        (batch, n_cat) long with unseen codes read as 0, ``tabular_missing``
+        (batch, n_num + n_cat) bool, ``temporal`` (batch, n_temporal) float scaled and
+        ``temporal_missing`` (batch, n_temporal) bool.
+        """
+        n_num = len(self.num_columns)
+        scaled = self.scaled(x)
+        raw_cat = x[:, self.cat_columns]
+        cat_missing = torch.isnan(raw_cat)
+        codes = torch.where(cat_missing, 0.0, raw_cat).long()
+        x_num, temporal = scaled[:, :n_num], scaled[:, n_num:]
+        return {
+            "x_num": x_num,
+            "x_cat": torch.where(codes < self.cat_cardinalities, codes, 0),
+            "tabular_missing": torch.cat([torch.isnan(x_num), cat_missing], dim=1),
+            "temporal": temporal,
+            "temporal_missing": torch.isnan(temporal),
+        }
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Classify a raw batch.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_columns), float
+            NaN marks a missing value.
+
+        Returns
+        -------
+        logits : Tensor of shape (batch, n_classes)
+        weights : Tensor of shape (batch, n_experts)
+            Gate weights in the order of :attr:`expert_names`.
+        """
+        inputs = self.split_inputs(x)
+        embeddings, present = [], []
+        if "tabular" in self.experts:
+            missing = inputs["tabular_missing"]
+            embeddings.append(
+                self.experts["tabular"](inputs["x_num"], inputs["x_cat"], missing)
+            )
+            present.append(1.0 - missing.float().mean(1))
+        if "temporal" in self.experts:
+            missing = inputs["temporal_missing"]
+            embeddings.append(self.experts["temporal"](inputs["temporal"], missing))
+            present.append(1.0 - missing.float().mean(1))
+        stacked = torch.stack(embeddings, dim=1)
+        weights = self.gate(stacked, torch.stack(present, dim=1))
+        combined = (weights.unsqueeze(-1) * stacked).sum(1)
+        return self.head(combined), weights

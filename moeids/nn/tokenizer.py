@@ -1,0 +1,119 @@
+"""Feature tokenizer: one ``d_token`` vector per feature, plus a leading [CLS] token.
+
+Numeric feature ``i`` becomes ``x_i * w_i + b_i`` (``"linear"``) or
+``ReLU(W_i [cos(2 pi c_i x_i), sin(2 pi c_i x_i)]) + b_i`` with learned frequencies
+``c_i`` (``"periodic"``, Gorishniy et al., "On Embeddings for Numerical Features in
+Tabular Deep Learning", NeurIPS 2022), and categorical feature ``j`` becomes
+``E_j[code] + b_j`` (Gorishniy et al., "Revisiting Deep Learning Models for Tabular
+Data", NeurIPS 2021). A *missing* feature becomes ``m + b_i``: the learned [MASK] token
+``m`` plus the feature's own bias, so the encoder knows which feature is absent. The
+value of a missing feature never reaches the output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def _uniform_(tensor: torch.Tensor, d_token: int) -> torch.Tensor:
+    bound = 1.0 / math.sqrt(d_token)
+    return nn.init.uniform_(tensor, -bound, bound)
+
+
+class FeatureTokenizer(nn.Module):
+    """Turn numeric and categorical features into tokens.
+
+    Parameters
+    ----------
+    n_num : int
+        Number of numeric features.
+    cat_cardinalities : sequence of int
+        Number of codes of each categorical feature (code 0 = unknown category).
+    d_token : int
+        Token size.
+    numeric_embedding : {"linear", "periodic"}
+        How a numeric value becomes a token.
+    n_frequencies : int
+        Frequencies per feature of the periodic embedding.
+    frequency_scale : float
+        Standard deviation of the initial frequencies (periodic embedding).
+    """
+
+    def __init__(
+        self,
+        n_num: int,
+        cat_cardinalities: list[int],
+        d_token: int,
+        numeric_embedding: str = "linear",
+        n_frequencies: int = 8,
+        frequency_scale: float = 0.1,
+    ):
+        super().__init__()
+        if numeric_embedding not in ("linear", "periodic"):
+            raise ValueError(
+                f"numeric_embedding must be 'linear' or 'periodic', got {numeric_embedding!r}"
+            )
+        self.numeric_embedding = numeric_embedding
+        self.n_num = n_num
+        self.cat_cardinalities = list(cat_cardinalities)
+        n_features = n_num + len(self.cat_cardinalities)
+        if n_features == 0:
+            raise ValueError("FeatureTokenizer needs at least one feature")
+        if numeric_embedding == "linear":
+            self.num_weight = nn.Parameter(_uniform_(torch.empty(n_num, d_token), d_token))
+        else:
+            self.frequencies = nn.Parameter(torch.randn(n_num, n_frequencies) * frequency_scale)
+            self.num_weight = nn.Parameter(
+                _uniform_(torch.empty(n_num, 2 * n_frequencies, d_token), 2 * n_frequencies)
+            )
+        self.bias = nn.Parameter(_uniform_(torch.empty(n_features, d_token), d_token))
+        self.cls = nn.Parameter(_uniform_(torch.empty(d_token), d_token))
+        self.mask = nn.Parameter(_uniform_(torch.empty(d_token), d_token))
+        offsets = torch.tensor([0, *self.cat_cardinalities[:-1]], dtype=torch.long).cumsum(0)
+        self.register_buffer("cat_offsets", offsets[: len(self.cat_cardinalities)], False)
+        self.cat_embeddings = nn.Embedding(max(sum(self.cat_cardinalities), 1), d_token)
+        _uniform_(self.cat_embeddings.weight, d_token)
+
+    @property
+    def n_features(self) -> int:
+        return self.n_num + len(self.cat_cardinalities)
+
+    def forward(
+        self, x_num: torch.Tensor, x_cat: torch.Tensor, missing: torch.Tensor
+    ) -> torch.Tensor:
+        """Tokenize a batch.
+
+        Parameters
+        ----------
+        x_num : Tensor of shape (batch, n_num), float
+            Numeric values; entries flagged in ``missing`` are ignored (may be NaN).
+        x_cat : Tensor of shape (batch, n_cat), long
+            Category codes in ``[0, cardinality)``; missing entries are ignored.
+        missing : Tensor of shape (batch, n_num + n_cat), bool
+            True where a feature is missing (numeric columns first).
+
+        Returns
+        -------
+        tokens : Tensor of shape (batch, 1 + n_num + n_cat, d_token)
+            The [CLS] token first, then one token per feature.
+        """
+        batch = missing.shape[0]
+        parts = []
+        if self.n_num:
+            x = torch.where(missing[:, : self.n_num], 0.0, x_num).unsqueeze(-1)
+            if self.numeric_embedding == "linear":
+                parts.append(x * self.num_weight)
+            else:
+                angles = (2 * math.pi) * x * self.frequencies  # (batch, n_num, k)
+                periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+                projected = torch.bmm(periodic.transpose(0, 1), self.num_weight)
+                parts.append(torch.relu(projected).transpose(0, 1))
+        if self.cat_cardinalities:
+            codes = torch.where(missing[:, self.n_num :], 0, x_cat) + self.cat_offsets
+            parts.append(self.cat_embeddings(codes))
+        values = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        values = torch.where(missing.unsqueeze(-1), self.mask, values) + self.bias
+        return torch.cat([self.cls.expand(batch, 1, -1), values], dim=1)

@@ -1,0 +1,209 @@
+"""Unit tests of the pure-torch building blocks in moeids.nn."""
+
+import pytest
+import torch
+
+from moeids.nn import (
+    FeatureTokenizer,
+    FTTransformer,
+    Gate,
+    MFMHead,
+    MoENetwork,
+    TemporalCNN,
+    mfm_loss,
+)
+
+NAN = float("nan")
+
+
+@pytest.fixture(autouse=True)
+def _seed_one_thread():
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is fastest, even on a busy CI box
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        yield
+    torch.set_num_threads(n_threads)
+
+
+def test_tokenizer_shapes_and_mask_token():
+    tok = FeatureTokenizer(n_num=3, cat_cardinalities=[4, 2], d_token=8)
+    x_num = torch.randn(5, 3)
+    x_cat = torch.randint(0, 2, (5, 2))
+    missing = torch.zeros(5, 5, dtype=torch.bool)
+    missing[0, 1] = missing[1, 3] = True
+    tokens = tok(x_num, x_cat, missing)
+    assert tokens.shape == (5, 6, 8)
+    assert torch.equal(tokens[:, 0], tok.cls.expand(5, -1))
+    # a missing feature is [MASK] + that feature's bias
+    torch.testing.assert_close(tokens[0, 2], tok.mask + tok.bias[1])
+    torch.testing.assert_close(tokens[1, 4], tok.mask + tok.bias[3])
+    # the bias differs per feature, so two masked features give different tokens
+    assert not torch.allclose(tok.mask + tok.bias[1], tok.mask + tok.bias[3])
+
+
+@pytest.mark.parametrize("embedding", ["linear", "periodic"])
+def test_masked_value_cannot_change_tokens_or_gradients(embedding):
+    tok = FeatureTokenizer(n_num=2, cat_cardinalities=[3], d_token=4,
+                           numeric_embedding=embedding)
+    missing = torch.tensor([[True, False, True]])
+    a = tok(torch.tensor([[NAN, 1.0]]), torch.tensor([[2]]), missing)
+    b = tok(torch.tensor([[1e9, 1.0]]), torch.tensor([[0]]), missing)
+    assert torch.equal(a, b)
+    a.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in tok.parameters() if p.grad is not None)
+
+
+def test_periodic_tokens_differ_per_value_and_reject_unknown_kind():
+    tok = FeatureTokenizer(n_num=1, cat_cardinalities=[], d_token=8,
+                           numeric_embedding="periodic")
+    present = torch.zeros(2, 1, dtype=torch.bool)
+    tokens = tok(torch.tensor([[0.5], [2.0]]), torch.zeros(2, 0, dtype=torch.long), present)
+    assert tokens.shape == (2, 2, 8)
+    assert not torch.allclose(tokens[0, 1], tokens[1, 1])
+    with pytest.raises(ValueError, match="numeric_embedding"):
+        FeatureTokenizer(1, [], 8, numeric_embedding="spline")
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_ft_transformer_cls_only_matches_full_encode(n_layers):
+    model = FTTransformer(4, [3], d_model=8, n_layers=n_layers, n_heads=2, dropout=0.0).eval()
+    x_num, x_cat = torch.randn(6, 4), torch.randint(0, 3, (6, 1))
+    missing = torch.rand(6, 5) < 0.3
+    cls = model(x_num, x_cat, missing)
+    assert cls.shape == (6, 8)
+    torch.testing.assert_close(cls, model.encode(x_num, x_cat, missing)[:, 0])
+
+
+def test_temporal_cnn_shapes_and_availability():
+    cnn = TemporalCNN(n_features=5, d_model=8).eval()
+    x = torch.randn(3, 5)
+    missing = torch.zeros(3, 5, dtype=torch.bool)
+    assert cnn(x, missing).shape == (3, 8)
+    # missing differs from a present zero, and a missing value's content is ignored
+    zero = x.clone()
+    zero[:, 2] = 0.0
+    absent = x.clone()
+    absent[:, 2] = NAN
+    flagged = missing.clone()
+    flagged[:, 2] = True
+    assert not torch.allclose(cnn(zero, missing), cnn(absent, flagged))
+    torch.testing.assert_close(cnn(absent, flagged), cnn(x, flagged))
+
+
+def test_gate_weights_softmax_and_absent_expert():
+    gate = Gate(d_model=4, n_experts=2, temperature=0.5).eval()
+    emb = torch.randn(4, 2, 4)
+    present = torch.tensor([[1.0, 1.0], [0.5, 0.0], [0.0, 0.2], [0.0, 0.0]])
+    w = gate(emb, present)
+    assert w.shape == (4, 2)
+    torch.testing.assert_close(w[:3].sum(1), torch.ones(3))
+    assert (w[0] > 0).all()
+    assert w[1, 1] == 0 and w[1, 0] == 1
+    assert w[2, 0] == 0 and w[2, 1] == 1
+    assert torch.equal(w[3], torch.zeros(2))
+
+
+def test_gate_temperature_sharpens():
+    soft = Gate(d_model=4, n_experts=2, temperature=10.0).eval()
+    sharp = Gate(d_model=4, n_experts=2, temperature=0.1).eval()
+    sharp.load_state_dict(soft.state_dict())
+    emb, present = torch.randn(50, 2, 4), torch.ones(50, 2)
+    spread = (soft(emb, present) - 0.5).abs().mean()
+    assert (sharp(emb, present) - 0.5).abs().mean() > spread
+
+
+def test_sparse_gate_is_one_hot_with_gradient():
+    gate = Gate(d_model=4, n_experts=2, sparse=True)
+    emb = torch.randn(8, 2, 4, requires_grad=True)
+    present = torch.ones(8, 2)
+    gate.eval()
+    w = gate(emb, present)
+    assert set(w.flatten().tolist()) <= {0.0, 1.0}
+    assert torch.equal(w.sum(1), torch.ones(8))
+    gate.train()
+    w = gate(emb, present)
+    (w[:, 0] * torch.arange(8.0)).sum().backward()
+    assert emb.grad is not None and emb.grad.abs().sum() > 0
+
+
+def test_mfm_loss_targets_only_present_features():
+    encoder = FTTransformer(3, [4], d_model=8, n_layers=1, n_heads=2, dropout=0.0)
+    head = MFMHead(3, [4], d_model=8)
+    x_num, x_cat = torch.randn(16, 3), torch.randint(0, 4, (16, 1))
+    num, cat = head(encoder.encode(x_num, x_cat, torch.zeros(16, 4, dtype=torch.bool)))
+    assert num.shape == (16, 3) and cat[0].shape == (16, 4)
+    all_missing = torch.ones(16, 4, dtype=torch.bool)
+    assert mfm_loss(encoder, head, x_num, x_cat, all_missing, 0.5).item() == 0.0
+    loss = mfm_loss(encoder, head, x_num, x_cat, ~all_missing, 0.5)
+    assert loss.item() > 0
+    loss.backward()
+    assert encoder.tokenizer.num_weight.grad.abs().sum() > 0
+
+
+def _network(**kwargs):
+    # columns: 0-1 numeric tabular, 2 categorical (3 codes), 3-5 temporal
+    return MoENetwork([0, 1], [2], [3], [3, 4, 5], n_classes=3, d_model=8, n_layers=1,
+                      n_heads=2, dropout=0.0, **kwargs).eval()
+
+
+def _batch(n=10):
+    x = torch.randn(n, 6) * 100
+    x[:, 2] = torch.randint(0, 3, (n,)).float()
+    return x
+
+
+def test_network_shapes_scaling_and_unseen_codes():
+    net = _network()
+    x = _batch(200)
+    net.fit_scaling(x)
+    scaled = net.scaled(x)
+    torch.testing.assert_close(scaled.mean(0), torch.zeros(5), atol=1e-4, rtol=0)
+    logits, weights = net(x[:7])
+    assert logits.shape == (7, 3) and weights.shape == (7, 2)
+    unseen = x[:7].clone()
+    unseen[:, 2] = 17.0  # above the cardinality: read as code 0 (unknown)
+    zero = x[:7].clone()
+    zero[:, 2] = 0.0
+    torch.testing.assert_close(net(unseen)[0], net(zero)[0])
+
+
+def test_network_masked_value_cannot_change_output():
+    net = _network()
+    x = _batch()
+    net.fit_scaling(x)
+    for column in range(6):
+        a, b = x.clone(), x.clone()
+        a[:, column] = NAN
+        b[:, column] = NAN
+        assert torch.equal(net(a)[0], net(b)[0])
+        # and NaN is not the same as any value
+        c = x.clone()
+        c[:, column] = 0.0
+        assert not torch.allclose(net(a)[0], net(c)[0])
+
+
+def test_network_expert_without_input_gets_zero_weight():
+    net = _network()
+    x = _batch()
+    net.fit_scaling(x)
+    no_temporal = x.clone()
+    no_temporal[:, 3:] = NAN
+    w = net(no_temporal)[1]
+    assert torch.equal(w[:, 1], torch.zeros(len(x))) and torch.equal(w[:, 0], torch.ones(len(x)))
+    no_tabular = x.clone()
+    no_tabular[:, :3] = NAN
+    w = net(no_tabular)[1]
+    assert torch.equal(w[:, 0], torch.zeros(len(x)))
+
+
+def test_network_single_expert_and_all_missing_rows():
+    net = MoENetwork([0, 1, 2], [], [], [], n_classes=2, d_model=8, n_layers=1, n_heads=2)
+    assert net.expert_names == ["tabular"]
+    x = torch.randn(4, 3)
+    x[0] = NAN
+    logits, w = net.eval()(x)
+    assert torch.isfinite(logits).all()
+    assert w[0, 0] == 0 and torch.equal(w[1:, 0], torch.ones(3))
+    with pytest.raises(ValueError, match="at least one input column"):
+        MoENetwork([], [], [], [], n_classes=2)
