@@ -1,0 +1,161 @@
+"""Throughput on CIC-IDS2017: inference flows/s by batch size, training flows/s, memory,
+and the model's achieved GFLOP/s against a float32 matmul measured in the same run.
+
+- Training: FeatureSplitter + MoEClassifier (library defaults, but a fixed 1 pretraining +
+  2 training epochs and no early stopping, so the work is fixed) on the training part;
+  flows/s per stage = training rows / mean epoch time (validation pass included).
+- Inference: ``predict_proba`` on test flows tiled to 20,000 rows (quick: 8,192), in
+  batches of 1, 32, 256 and 4096 (batch 1: the first 1,000 flows, quick: 200); a
+  measurement stops early after 30 s (quick: 5 s) and the table says how many flows were
+  timed. The last row predicts all the rows in one call. *End to end* = raw DataFrame
+  through the Pipeline; *model only* = the MoEClassifier on the FeatureSplitter's output.
+  XGBoost (FeatureSplitter + XGBClassifier, same data) for reference.
+- GFLOP/s: FLOPs per flow counted by ``torch.utils.flop_counter.FlopCounterMode`` on one
+  4096-flow batch, times the model-only flows/s at batch 4096; reference: the best of 5
+  timed ``n x n`` float32 matmuls (2 n^3 FLOPs) with the same torch threads.
+- Memory: peak resident memory of the process during the fit and during the batch-4096
+  end-to-end pass (Linux ``VmHWM``, reset per phase; see ``_common.PeakMemory``).
+
+Writes ``throughput.md``. ``python benchmarks/bench_throughput.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import _common as C
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+BATCHES = (1, 32, 256, 4096)
+
+
+def sizes(quick):
+    """(flows to predict, flows at batch 1, matmul n, seconds per measurement at most)."""
+    return (8192, 200, 1024, 5.0) if quick else (20000, 1000, 2048, 30.0)
+
+
+def flows_per_s(predict, X, batch, n, max_seconds=np.inf):
+    """(flows/s, flows timed) of ``predict`` over the first ``n`` rows of ``X`` in chunks of
+    ``batch``, stopping after the first chunk that ends past ``max_seconds``."""
+    take = (lambda a, b: X.iloc[a:b]) if isinstance(X, pd.DataFrame) else (lambda a, b: X[a:b])
+    predict(take(0, batch))  # warm-up
+    done, start = 0, time.perf_counter()
+    while done < n and time.perf_counter() - start < max_seconds:
+        predict(take(done, min(done + batch, n)))
+        done = min(done + batch, n)
+    return done / (time.perf_counter() - start), done
+
+
+def matmul_gflops(n, repeats=5):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def run(args, splits):
+    dataset, split = splits["cicids2017"]
+    n_predict, n_single, n_matmul, budget = sizes(args.quick)
+    repeats = -(-n_predict // len(split.X_test))
+    X_pred = pd.concat([split.X_test] * repeats, ignore_index=True).iloc[:n_predict]
+
+    params = C.moe_params(args.quick) | {
+        "epochs": 2, "pretrain_epochs": 1, "n_iter_no_change": None,
+    }  # fmt: skip
+    moe = C.make_models(dataset, args.quick)["MoE"].set_params(**{
+        f"moe__{k}": v for k, v in params.items()
+    })  # fmt: skip
+    print(f"[throughput] fitting MoE on {len(split.X_train)} flows", flush=True)
+    with C.PeakMemory() as fit_memory:
+        start = time.perf_counter()
+        moe.fit(split.X_train, split.y_train)
+        fit_seconds = time.perf_counter() - start
+    clf = moe[-1]
+    n_rows = round(len(split.X_train) * (1 - clf.validation_fraction))
+    training = pd.DataFrame([
+        {"stage": stage, "epochs": len(history), "rows per epoch": n_rows,
+         "mean epoch s": np.mean([h["time"] for h in history]),
+         "training flows/s": n_rows / np.mean([h["time"] for h in history])}
+        for stage, history in (("1: pretraining (MFM)", clf.pretrain_history_),
+                               ("2: end-to-end", clf.history_))
+    ]).set_index("stage")  # fmt: skip
+    xgb = C.make_models(dataset, args.quick)["XGBoost"].fit(split.X_train, split.y_train)
+
+    print("[throughput] inference", flush=True)
+    Xt = moe[:-1].transform(X_pred)
+    rows = []
+    for batch in (*BATCHES, n_predict):  # the last: the whole DataFrame in one call
+        n = n_single if batch == 1 else n_predict
+        row = {"batch size": batch}
+        for label, predict, X in (
+            ("MoE end to end", moe.predict_proba, X_pred),
+            ("MoE model only", clf.predict_proba, Xt),
+            ("XGBoost end to end", xgb.predict_proba, X_pred),
+        ):
+            speed, timed = flows_per_s(predict, X, batch, n, budget)
+            row |= {f"{label} flows/s": speed, f"{label} flows timed": timed}
+        rows.append(row)  # fmt: skip
+    inference = pd.DataFrame(rows).set_index("batch size")
+    with C.PeakMemory() as predict_memory:
+        flows_per_s(moe.predict_proba, X_pred, 4096, n_predict, budget)
+
+    with FlopCounterMode(display=False) as counter:
+        clf.predict_proba(Xt.iloc[:4096])
+    flops_per_flow = counter.get_total_flops() / min(4096, len(Xt))
+    achieved = flops_per_flow * inference.loc[4096, "MoE model only flows/s"] / 1e9
+    reference = matmul_gflops(n_matmul)
+    compute = pd.DataFrame([
+        {"quantity": "MoE FLOPs per flow (forward)", "value": flops_per_flow},
+        {"quantity": "MoE achieved GFLOP/s (model only, batch 4096)", "value": achieved},
+        {"quantity": f"float32 matmul GFLOP/s ({n_matmul}x{n_matmul})", "value": reference},
+        {"quantity": "achieved / matmul", "value": achieved / reference},
+        {"quantity": "fit wall time (s)", "value": fit_seconds},
+        {"quantity": f"peak RSS during fit (MiB, {fit_memory.scope})", "value": fit_memory.peak},
+        {"quantity": "  above the resident memory before the fit (MiB)", "value": fit_memory.added},
+        {"quantity": f"peak RSS during batch-4096 inference (MiB, {predict_memory.scope})",
+         "value": predict_memory.peak},
+        {"quantity": "  above the resident memory before the inference (MiB)",
+         "value": predict_memory.added},
+        {"quantity": "torch threads", "value": float(torch.get_num_threads())},
+    ]).set_index("quantity")  # fmt: skip
+    return training, inference, compute, len(split.X_train)
+
+
+def report(training, inference, compute, n_train, cmd, args):
+    text = C.header(
+        "Throughput, memory and compute efficiency (CIC-IDS2017, CPU)",
+        cmd,
+        args,
+        f"Method: see the docstring of `benchmarks/bench_throughput.py`. Training on "
+        f"{n_train} flows. Timings depend on the machine and its load; compare rows of one "
+        "run, not runs.\n\n",
+    )
+    text += "## Inference (`predict_proba`)\n\n" + C.markdown_table(inference, "{:,.0f}")
+    text += "\n## Training\n\n" + C.markdown_table(training, "{:,.1f}")
+    text += "\n## Compute and memory\n\n" + C.markdown_table(compute, "{:,.3f}")
+    return text
+
+
+def main(args, store=None):
+    del store  # this script fits its own models with a fixed amount of work
+    start = time.perf_counter()
+    splits = C.load_splits(args, ["cicids2017"])
+    training, inference, compute, n_train = run(args, splits)
+    C.write(
+        args.out / "throughput.md",
+        report(training, inference, compute, n_train, C.command(), args),
+    )
+    print(f"[throughput] done in {time.perf_counter() - start:.0f} s")
+    return inference, training, compute
+
+
+if __name__ == "__main__":
+    main(C.add_common_arguments(argparse.ArgumentParser(description=__doc__)).parse_args())
