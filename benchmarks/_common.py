@@ -209,7 +209,7 @@ def xgb_params(quick):
 
 
 def splitter(dataset, **kwargs):
-    return FeatureSplitter(dataset.preset, **kwargs).set_output(transform="pandas")
+    return FeatureSplitter(dataset.preset, **kwargs)
 
 
 def make_models(dataset, quick):

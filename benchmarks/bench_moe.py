@@ -43,18 +43,14 @@ N_THROUGHPUT = 20_000
 
 
 def moe_pipeline(preset, seed):
-    return make_pipeline(FeatureSplitter(preset), MoEClassifier(random_state=seed)).set_output(
-        transform="pandas"
-    )
+    return make_pipeline(FeatureSplitter(preset), MoEClassifier(random_state=seed))
 
 
 def xgb_pipeline(preset, seed):
     from xgboost import XGBClassifier
 
     n_jobs = torch.get_num_threads()
-    return make_pipeline(
-        FeatureSplitter(preset), XGBClassifier(n_jobs=n_jobs, random_state=seed)
-    ).set_output(transform="pandas")
+    return make_pipeline(FeatureSplitter(preset), XGBClassifier(n_jobs=n_jobs, random_state=seed))
 
 
 def scores(y_true, y_pred):

@@ -64,6 +64,45 @@ def feature_groups_from_names(names) -> np.ndarray:
     return np.asarray(groups, dtype=object)
 
 
+def expert_losses(weights, expert_logits, present, y, class_weight=None) -> torch.Tensor:
+    """Auxiliary losses that tie the gate weights to what each expert knows.
+
+    For each sample, ``p_e(y)`` is the probability of the true class that the head gives
+    expert ``e``'s embedding alone. The loss is the mean cross-entropy of the experts
+    alone plus the cross-entropy of the gate weights against the target
+    ``p_e(y) / sum_k p_k(y)`` (no gradient through the target), both over the experts
+    with any input present.
+
+    Parameters
+    ----------
+    weights : Tensor of shape (batch, n_experts)
+        Gate weights.
+    expert_logits : Tensor of shape (batch, n_experts, n_classes)
+    present : Tensor of shape (batch, n_experts)
+        Fraction of each expert's inputs present (0 = the expert has no input).
+    y : Tensor of shape (batch,), long
+    class_weight : Tensor of shape (n_classes,), optional
+        Per-class weights of the samples.
+
+    Returns
+    -------
+    loss : scalar Tensor
+    """
+    available = present > 0
+    log_p = F.log_softmax(expert_logits, dim=-1)
+    index = y.view(-1, 1, 1).expand(-1, log_p.shape[1], 1)
+    log_p_true = log_p.gather(2, index).squeeze(2)  # (batch, n_experts)
+    target = F.softmax(
+        log_p_true.detach().masked_fill(~available, torch.finfo(log_p.dtype).min), dim=1
+    )
+    gate_ce = -(target * torch.log(weights.clamp_min(1e-6))).sum(1)
+    expert_ce = -(log_p_true * available).sum(1) / available.sum(1).clamp(min=1)
+    sample_weight = available.any(1).to(log_p.dtype)
+    if class_weight is not None:
+        sample_weight = sample_weight * class_weight[y]
+    return ((gate_ce + expert_ce) * sample_weight).sum() / sample_weight.sum().clamp(min=1e-6)
+
+
 class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
     """Mixture of a tabular expert (FT-Transformer) and a temporal expert (1D CNN).
 
@@ -90,7 +129,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         Attention heads (must divide ``d_model``).
     dropout : float, default=0.1
         Dropout in the experts, the gate and the head.
-    epochs : int, default=100
+    epochs : int, default=50
         Maximum epochs of stage 2 (both learning-rate steps together).
     pretrain_epochs : int, default=3
         Maximum epochs of stage 1 (masked feature modelling); 0 skips it.
@@ -116,6 +155,13 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         Each training sample of stage 2 hides each of its features with a probability
         drawn uniformly from ``[0, feature_dropout]``, so that partial inputs are in
         distribution. 0 disables it.
+    expert_loss_weight : float, default=0.5
+        Weight of two auxiliary stage-2 losses that give the gate weights a meaning:
+        the head must also classify each expert's embedding alone (cross-entropy), and
+        the gate learns to give each expert the share it supplies of the probability of
+        the true class, ``p_e(y) / sum_k p_k(y)`` (cross-entropy against the gate
+        weights; see :func:`expert_losses`). 0 trains the gate through the mixture only,
+        which tends to route everything to one expert.
     gate_temperature : float, default=1.0
         Softmax temperature of the gate; lower is sharper.
     sparse_gating : bool, default=False
@@ -170,7 +216,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         n_layers=2,
         n_heads=2,
         dropout=0.1,
-        epochs=100,
+        epochs=50,
         pretrain_epochs=3,
         mask_ratio=0.3,
         batch_size=256,
@@ -180,6 +226,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         n_iter_no_change=5,
         class_weight=None,
         feature_dropout=0.4,
+        expert_loss_weight=0.5,
         gate_temperature=1.0,
         sparse_gating=False,
         numeric_embedding="linear",
@@ -201,6 +248,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
         self.feature_dropout = feature_dropout
+        self.expert_loss_weight = expert_loss_weight
         self.gate_temperature = gate_temperature
         self.sparse_gating = sparse_gating
         self.numeric_embedding = numeric_embedding
@@ -239,6 +287,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         check("weight_decay", Real, 0)
         check("validation_fraction", Real, 0, 0.5)
         check("feature_dropout", Real, 0, 0.95)
+        check("expert_loss_weight", Real, 0)
         check("gate_temperature", Real, 0, low_open=True)
         if self.d_model % self.n_heads:
             raise ValueError(
@@ -433,13 +482,17 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
                 device=self.device_,
             )
         rate = float(self.feature_dropout)
+        aux = float(self.expert_loss_weight)
 
         def loss_fn(net, x, y):
             if rate > 0:
                 hide = torch.rand(len(x), 1, device=x.device) * rate
                 x = x.masked_fill(torch.rand(x.shape, device=x.device) < hide, float("nan"))
-            logits, _ = net(x)
-            return F.cross_entropy(logits, y, weight=weight)
+            if aux == 0:
+                return F.cross_entropy(net(x)[0], y, weight=weight)
+            logits, *outputs = net(x, return_experts=True)
+            loss = F.cross_entropy(logits, y, weight=weight)
+            return loss + aux * expert_losses(*outputs, y, weight)
 
         validate = None
         if len(X_val):

@@ -100,8 +100,9 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
     """Split raw flow columns into tabular, temporal and categorical features.
 
     Cleans, groups, scales and encodes a table of flow features into one float32
-    matrix in which NaN means *missing*: columns are ordered tabular, temporal,
-    categorical and named ``group__column`` (see :meth:`get_feature_names_out`).
+    DataFrame in which NaN means *missing*: columns are ordered tabular, temporal,
+    categorical and named ``group__column`` (see :meth:`get_feature_names_out`), so
+    that the next step of a Pipeline can split them by group.
     Header whitespace is stripped; NaN, None, empty strings and +/-inf (also as text,
     e.g. ``"Infinity"``) are missing; numbers stored as text are parsed. Columns seen
     in ``fit`` but absent from ``X`` at transform are missing (one
@@ -193,6 +194,11 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         self.max_categories = max_categories
         self.min_frequency = min_frequency
         self.verbose = verbose
+        # The output is a DataFrame by default: its ``group__column`` names are what
+        # tells the next step (MoEClassifier) which expert each column feeds, and a
+        # Pipeline passes arrays on without names. set_output(transform="default")
+        # gives a NumPy array instead.
+        self._sklearn_output_config = {"transform": "pandas"}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -232,7 +238,9 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        Xt : ndarray of shape (n_samples, n_features_out), dtype float32
+        Xt : DataFrame of shape (n_samples, n_features_out), dtype float32
+            Columns named by :meth:`get_feature_names_out`; an ndarray after
+            ``set_output(transform="default")``.
         """
         return self._fit(X)
 
@@ -419,8 +427,10 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        Xt : ndarray of shape (n_samples, n_features_out), dtype float32
-            NaN marks missing cells when ``missing="mask"``.
+        Xt : DataFrame of shape (n_samples, n_features_out), dtype float32
+            Columns named by :meth:`get_feature_names_out`; an ndarray after
+            ``set_output(transform="default")``. NaN marks missing cells when
+            ``missing="mask"``.
         """
         check_is_fitted(self)
         columns, _, _ = self._read(X, fitting=False)

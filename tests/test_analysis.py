@@ -50,7 +50,7 @@ def flows():
 
 def tiny_moe():
     return make_pipeline(
-        FeatureSplitter("cicids2017").set_output(transform="pandas"),
+        FeatureSplitter("cicids2017"),
         MoEClassifier(
             d_model=8, n_layers=1, n_heads=2, epochs=3, pretrain_epochs=0,
             validation_fraction=0.0, random_state=0, device="cpu",

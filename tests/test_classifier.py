@@ -348,7 +348,7 @@ def test_pipeline_with_feature_splitter_routes_groups():
         "Total Length of Fwd Packet": rng.exponential(500, n),
         "Protocol": rng.choice([6, 17], n),
     })
-    pipe = make_pipeline(FeatureSplitter(), tiny()).set_output(transform="pandas")
+    pipe = make_pipeline(FeatureSplitter(), tiny())  # no set_output: names pass by default
     pipe.fit(raw, y)
     model = pipe[-1]
     assert set(model.feature_groups_) == {"tabular", "temporal", "categorical"}

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from moeids._feature_groups import PRESETS, assign_group, normalize_name
-from moeids.preprocessing import FeatureSplitter, MissingFeaturesWarning
+import moeids
+from moeids.preprocessing import MissingFeaturesWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -85,6 +86,11 @@ def synthetic_flows(n=60, seed=0):
     )
 
 
+def FeatureSplitter(*args, **kwargs):
+    """``moeids.FeatureSplitter`` with NumPy output: most tests index the output."""
+    return moeids.FeatureSplitter(*args, **kwargs).set_output(transform="default")
+
+
 SYN = synthetic_flows()
 SYN_FIT = FeatureSplitter().fit(SYN)
 SYN_FULL = SYN_FIT.transform(SYN)
@@ -103,6 +109,7 @@ def transform_quietly(splitter, X):
 # --------------------------------------------------------------------------- sklearn API
 @parametrize_with_checks(
     [
+        moeids.FeatureSplitter(),  # DataFrame output (the default)
         FeatureSplitter(),
         FeatureSplitter(missing="median", scaling="standard", max_categories=None),
         FeatureSplitter(missing="zero", scaling=None, min_frequency=0.1),
@@ -113,9 +120,6 @@ def test_sklearn_compatible(estimator, check):
 
 
 def test_output_contract():
-    import moeids
-
-    assert moeids.FeatureSplitter is FeatureSplitter
     assert SYN_FULL.dtype == np.float32 and SYN_FULL.flags.c_contiguous
     assert SYN_FIT.get_feature_names_out().tolist() == [
         "tabular__Total Fwd Packet",
@@ -137,6 +141,15 @@ def test_output_contract():
     assert SYN_FIT.feature_names_in_[1] == "Flow Duration"  # header whitespace stripped
     cats = SYN_FULL[:, -3:]
     assert set(np.unique(cats)) <= set(range(6)) and cats.min() >= 1
+
+
+def test_default_output_is_a_frame_named_by_group():
+    # The names are how MoEClassifier learns the groups inside a Pipeline.
+    frame = moeids.FeatureSplitter().fit(SYN).transform(SYN)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == list(SYN_FIT.get_feature_names_out())
+    assert (frame.dtypes == np.float32).all()
+    np.testing.assert_array_equal(frame.to_numpy(), SYN_FULL)
 
 
 def test_set_output_pandas_and_pickle():

@@ -160,19 +160,27 @@ class MoENetwork(nn.Module):
             "temporal_missing": torch.isnan(temporal),
         }
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, return_experts: bool = False
+    ) -> tuple[torch.Tensor, ...]:
         """Classify a raw batch.
 
         Parameters
         ----------
         x : Tensor of shape (batch, n_columns), float
             NaN marks a missing value.
+        return_experts : bool
+            Also return what the head makes of each expert's embedding alone.
 
         Returns
         -------
         logits : Tensor of shape (batch, n_classes)
         weights : Tensor of shape (batch, n_experts)
             Gate weights in the order of :attr:`expert_names`.
+        expert_logits : Tensor of shape (batch, n_experts, n_classes)
+            Only with ``return_experts``: the head applied to each embedding alone.
+        present : Tensor of shape (batch, n_experts), float
+            Only with ``return_experts``: fraction of each expert's inputs present.
         """
         inputs = self.split_inputs(x)
         embeddings, present = [], []
@@ -187,6 +195,9 @@ class MoENetwork(nn.Module):
             embeddings.append(self.experts["temporal"](inputs["temporal"], missing))
             present.append(1.0 - missing.float().mean(1))
         stacked = torch.stack(embeddings, dim=1)
-        weights = self.gate(stacked, torch.stack(present, dim=1))
+        present = torch.stack(present, dim=1)
+        weights = self.gate(stacked, present)
         combined = (weights.unsqueeze(-1) * stacked).sum(1)
-        return self.head(combined), weights
+        if not return_experts:
+            return self.head(combined), weights
+        return self.head(combined), weights, self.head(stacked), present
