@@ -74,9 +74,7 @@ def iterate_batches(
     n_samples: int, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None
 ) -> Iterator[torch.Tensor]:
     """Yield index tensors of at most ``batch_size`` samples covering ``range(n_samples)``."""
-    order = (
-        torch.randperm(n_samples, generator=generator) if shuffle else torch.arange(n_samples)
-    )
+    order = torch.randperm(n_samples, generator=generator) if shuffle else torch.arange(n_samples)
     yield from order.split(batch_size)
 
 

@@ -290,13 +290,10 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         check("expert_loss_weight", Real, 0)
         check("gate_temperature", Real, 0, low_open=True)
         if self.d_model % self.n_heads:
-            raise ValueError(
-                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}"
-            )
+            raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
         if self.numeric_embedding not in ("linear", "periodic"):
             raise ValueError(
-                "numeric_embedding must be 'linear' or 'periodic', got "
-                f"{self.numeric_embedding!r}"
+                f"numeric_embedding must be 'linear' or 'periodic', got {self.numeric_embedding!r}"
             )
         if not isinstance(self.sparse_gating, bool | np.bool_):
             raise TypeError(f"sparse_gating must be a bool, got {self.sparse_gating!r}")
@@ -306,8 +303,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
             or isinstance(self.class_weight, dict)
         ):
             raise ValueError(
-                "class_weight must be None, 'balanced' or a dict, got "
-                f"{self.class_weight!r}"
+                f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}"
             )
 
     def _check_categorical(self, X):
@@ -328,9 +324,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         return names
 
     def _validate_X(self, X, *, reset: bool) -> np.ndarray:
-        X = validate_data(
-            self, X, reset=reset, dtype=np.float32, ensure_all_finite="allow-nan"
-        )
+        X = validate_data(self, X, reset=reset, dtype=np.float32, ensure_all_finite="allow-nan")
         return np.ascontiguousarray(X, dtype=np.float32)
 
     # ------------------------------------------------------------------ fitting
@@ -396,9 +390,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
             return np.arange(n), np.arange(0)
         counts = np.bincount(y)
         stratify = y if counts.min() >= 2 and n_val >= len(counts) else None
-        return train_test_split(
-            np.arange(n), test_size=n_val, random_state=seed, stratify=stratify
-        )
+        return train_test_split(np.arange(n), test_size=n_val, random_state=seed, stratify=stratify)
 
     def _build_network(self) -> MoENetwork:
         groups = self.feature_groups_
@@ -434,9 +426,9 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         if self.pretrain_epochs == 0 or "tabular" not in net.experts:
             return []
         encoder = net.experts["tabular"]
-        head = MFMHead(
-            len(net.num_columns), net.cat_cardinalities.tolist(), self.d_model
-        ).to(self.device_)
+        head = MFMHead(len(net.num_columns), net.cat_cardinalities.tolist(), self.d_model).to(
+            self.device_
+        )
         model = torch.nn.ModuleDict({"encoder": encoder, "head": head})
 
         def tabular(x):
@@ -445,9 +437,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
             return [parts["x_num"].cpu(), parts["x_cat"].cpu(), parts["tabular_missing"].cpu()]
 
         def loss_fn(model, x_num, x_cat, missing):
-            return mfm_loss(
-                model["encoder"], model["head"], x_num, x_cat, missing, self.mask_ratio
-            )
+            return mfm_loss(model["encoder"], model["head"], x_num, x_cat, missing, self.mask_ratio)
 
         validate = None
         if len(X_val):
@@ -640,7 +630,8 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
             "format": _FORMAT,
             "params": params,
             "classes": self.classes_.tolist(),
-            "classes_dtype": self.classes_.dtype.str if self.classes_.dtype.kind != "O"
+            "classes_dtype": self.classes_.dtype.str
+            if self.classes_.dtype.kind != "O"
             else "object",
             "n_features_in": int(self.n_features_in_),
             "feature_names_in": None if names is None else [str(n) for n in names],

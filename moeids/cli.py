@@ -51,9 +51,11 @@ def demo(args) -> int:
 
     pd.set_option("display.width", 120)
     flows = load_sample()
-    print(f"Bundled sample: {len(flows.data)} real CIC-IDS2017 flows, "
-          f"{flows.data.shape[1]} features, {flows.attack_type.nunique()} traffic types "
-          "(Sharafaldin et al. 2018; corrected by Engelen et al. 2021).")
+    print(
+        f"Bundled sample: {len(flows.data)} real CIC-IDS2017 flows, "
+        f"{flows.data.shape[1]} features, {flows.attack_type.nunique()} traffic types "
+        "(Sharafaldin et al. 2018; corrected by Engelen et al. 2021)."
+    )
     X_train, X_test, y_train, y_test, _, type_test = train_test_split(
         flows.data,
         flows.target,
@@ -69,9 +71,11 @@ def demo(args) -> int:
     start = time.perf_counter()
     model.fit(X_train, y_train)
     clf = model[-1]
-    print(f"\nTrained on {len(X_train)} flows in {time.perf_counter() - start:.0f} s "
-          f"({len(clf.pretrain_history_)} pretraining + {len(clf.history_)} training epochs "
-          f"on {clf.device_}).")
+    print(
+        f"\nTrained on {len(X_train)} flows in {time.perf_counter() - start:.0f} s "
+        f"({len(clf.pretrain_history_)} pretraining + {len(clf.history_)} training epochs "
+        f"on {clf.device_})."
+    )
 
     print("\n== Detection on held-out flows ==")
     proba = model.predict_proba(X_test)[:, 1]
@@ -84,7 +88,11 @@ def demo(args) -> int:
 
     print("\n== With features missing from the sensor export ==")
     curve = robustness_curve(
-        model, X_test, y_test, fractions=(1.0, 0.5), n_draws=args.draws,
+        model,
+        X_test,
+        y_test,
+        fractions=(1.0, 0.5),
+        n_draws=args.draws,
         random_state=args.random_state,
     )
     print(curve.to_string(float_format=lambda v: f"{v:.4f}"))

@@ -13,12 +13,20 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from moeids.classifier import MoEClassifier, feature_groups_from_names
+from moeids.classifier import MoEClassifier, expert_losses, feature_groups_from_names
 from moeids.persistence import DeviceFallbackWarning
 
 DATA = Path(__file__).resolve().parent / "data"
-TINY = {"d_model": 8, "n_layers": 1, "n_heads": 2, "epochs": 3, "pretrain_epochs": 1,
-        "batch_size": 32, "device": "cpu", "random_state": 0}
+TINY = {
+    "d_model": 8,
+    "n_layers": 1,
+    "n_heads": 2,
+    "epochs": 3,
+    "pretrain_epochs": 1,
+    "batch_size": 32,
+    "device": "cpu",
+    "random_state": 0,
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -40,16 +48,18 @@ def grouped_data(n=240, seed=0, n_classes=2):
     tabular__a, temporal__t0 and the categorical code."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, n_classes, n)
-    X = pd.DataFrame({
-        "tabular__a": y * 3.0 + rng.normal(size=n),
-        "tabular__b": rng.exponential(1000, n),
-        "tabular__c": rng.normal(size=n),
-        "tabular__d": rng.integers(0, 5, n).astype(float),
-        "temporal__t0": y * 2.0 + rng.normal(size=n),
-        "temporal__t1": rng.exponential(1e6, n),
-        "temporal__t2": rng.normal(size=n),
-        "categorical__proto": (y % 3 + 1).astype(float),
-    }).astype(np.float32)
+    X = pd.DataFrame(
+        {
+            "tabular__a": y * 3.0 + rng.normal(size=n),
+            "tabular__b": rng.exponential(1000, n),
+            "tabular__c": rng.normal(size=n),
+            "tabular__d": rng.integers(0, 5, n).astype(float),
+            "temporal__t0": y * 2.0 + rng.normal(size=n),
+            "temporal__t1": rng.exponential(1e6, n),
+            "temporal__t2": rng.normal(size=n),
+            "categorical__proto": (y % 3 + 1).astype(float),
+        }
+    ).astype(np.float32)
     return X, y
 
 
@@ -86,15 +96,18 @@ def test_feature_groups_from_names():
         ["tabular__a", "temporal__b", "categorical__c", "other", "temporal_x", "x__y"]
     )
     assert groups.tolist() == [
-        "tabular", "temporal", "categorical", "tabular", "tabular", "tabular"
+        "tabular",
+        "temporal",
+        "categorical",
+        "tabular",
+        "tabular",
+        "tabular",
     ]
 
 
 def test_fit_predict_shapes_and_attributes(fitted):
     model, X, y = fitted
-    assert model.feature_groups_.tolist() == ["tabular"] * 4 + ["temporal"] * 3 + [
-        "categorical"
-    ]
+    assert model.feature_groups_.tolist() == ["tabular"] * 4 + ["temporal"] * 3 + ["categorical"]
     assert model.cat_cardinalities_.tolist() == [3]
     assert model.device_ == torch.device("cpu")
     assert model.module_.expert_names == ["tabular", "temporal"]
@@ -234,6 +247,53 @@ def test_expert_without_inputs_gets_zero_weight(fitted):
     assert full.index.equals(X.index)
 
 
+def test_expert_losses_targets_and_masking():
+    y = torch.tensor([0, 1])
+    same = torch.tensor([[[2.0, 0.0], [2.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]]])
+    both = torch.ones(2, 2)
+    half = torch.full((2, 2), 0.5)
+    # Experts that agree: target 1/2 each, so the gate term is log 2 at weights 1/2.
+    expert_ce = torch.nn.functional.cross_entropy(same[:, 0], y)
+    torch.testing.assert_close(
+        expert_losses(half, same, both, y), expert_ce + torch.log(torch.tensor(2.0))
+    )
+    # The gate loss is lowest where the weights follow the expert that knows the label.
+    knows_first = torch.tensor([[[4.0, 0.0], [0.0, 4.0]], [[0.0, 4.0], [4.0, 0.0]]])
+    follow = torch.tensor([[0.9, 0.1], [0.9, 0.1]])
+    against = follow.flip(1)
+    assert expert_losses(follow, knows_first, both, y) < expert_losses(
+        against, knows_first, both, y
+    )
+    # An expert without input is neither a target nor part of the experts' loss.
+    only_first = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    garbage = knows_first.clone()
+    garbage[:, 1] = torch.tensor([[50.0, -50.0], [-50.0, 50.0]])
+    torch.testing.assert_close(
+        expert_losses(only_first, knows_first, only_first, y),
+        expert_losses(only_first, garbage, only_first, y),
+    )
+
+
+def test_gate_favours_the_expert_that_knows():
+    """The same noise with the label in a timing column, then in a tabular column: the
+    gate gives the temporal expert more weight in the first case."""
+    rng = np.random.default_rng(1)
+    n = 400
+    y = rng.integers(0, 2, n)
+    noise = {
+        **{f"tabular__n{i}": rng.normal(size=n) for i in range(4)},
+        **{f"temporal__t{i}": rng.normal(size=n) for i in range(2)},
+    }
+    temporal_weight = {}
+    for informative in ("temporal__t0", "tabular__n0"):
+        X = pd.DataFrame(noise).astype(np.float32)
+        X[informative] += 3.0 * y
+        model = tiny(epochs=20, pretrain_epochs=0, learning_rate=1e-2).fit(X, y)
+        assert model.score(X, y) > 0.9
+        temporal_weight[informative] = model.predict_gating(X)["temporal"].mean()
+    assert temporal_weight["temporal__t0"] > 0.55 > 0.45 > temporal_weight["tabular__n0"]
+
+
 def test_explain(fitted):
     model, X, _ = fitted
     part = X.iloc[:5].copy()
@@ -241,7 +301,11 @@ def test_explain(fitted):
     part.iloc[2, :] = np.nan
     out = model.explain(part)
     assert out.columns.tolist() == [
-        "prediction", "confidence", "tabular", "temporal", "missing_features"
+        "prediction",
+        "confidence",
+        "tabular",
+        "temporal",
+        "missing_features",
     ]
     assert out["missing_features"].tolist()[0] == ["tabular__a", "temporal__t1"]
     assert out["missing_features"].tolist()[1] == []
@@ -341,13 +405,15 @@ def test_pipeline_with_feature_splitter_routes_groups():
     rng = np.random.default_rng(0)
     n = 120
     y = rng.integers(0, 2, n)
-    raw = pd.DataFrame({
-        "Flow Duration": rng.exponential(1e5, n) * (1 + y),
-        "Flow IAT Mean": rng.exponential(1e3, n),
-        "Total Fwd Packet": rng.integers(1, 50, n) + 20 * y,
-        "Total Length of Fwd Packet": rng.exponential(500, n),
-        "Protocol": rng.choice([6, 17], n),
-    })
+    raw = pd.DataFrame(
+        {
+            "Flow Duration": rng.exponential(1e5, n) * (1 + y),
+            "Flow IAT Mean": rng.exponential(1e3, n),
+            "Total Fwd Packet": rng.integers(1, 50, n) + 20 * y,
+            "Total Length of Fwd Packet": rng.exponential(500, n),
+            "Protocol": rng.choice([6, 17], n),
+        }
+    )
     pipe = make_pipeline(FeatureSplitter(), tiny())  # no set_output: names pass by default
     pipe.fit(raw, y)
     model = pipe[-1]
@@ -370,15 +436,22 @@ def test_learns_real_cicids2017_slice():
 
     bunch = load_cicids2017(DATA / "cic_ids2017" / "cicids2017_improved.slice.csv.gz")
     y = bunch.attack_type.to_numpy()
-    train, test = train_test_split(np.arange(len(y)), test_size=0.3, random_state=0,
-                                   stratify=y)
+    train, test = train_test_split(np.arange(len(y)), test_size=0.3, random_state=0, stratify=y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pipe = make_pipeline(
             FeatureSplitter("cicids2017"),
-            MoEClassifier(d_model=16, n_layers=1, epochs=40, pretrain_epochs=2,
-                          batch_size=32, learning_rate=3e-3, validation_fraction=0.0,
-                          device="cpu", random_state=0),
+            MoEClassifier(
+                d_model=16,
+                n_layers=1,
+                epochs=40,
+                pretrain_epochs=2,
+                batch_size=32,
+                learning_rate=3e-3,
+                validation_fraction=0.0,
+                device="cpu",
+                random_state=0,
+            ),
         ).set_output(transform="pandas")
         pipe.fit(bunch.data.iloc[train], y[train])
     accuracy = (pipe.predict(bunch.data.iloc[test]) == y[test]).mean()

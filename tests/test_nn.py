@@ -44,8 +44,7 @@ def test_tokenizer_shapes_and_mask_token():
 
 @pytest.mark.parametrize("embedding", ["linear", "periodic"])
 def test_masked_value_cannot_change_tokens_or_gradients(embedding):
-    tok = FeatureTokenizer(n_num=2, cat_cardinalities=[3], d_token=4,
-                           numeric_embedding=embedding)
+    tok = FeatureTokenizer(n_num=2, cat_cardinalities=[3], d_token=4, numeric_embedding=embedding)
     missing = torch.tensor([[True, False, True]])
     a = tok(torch.tensor([[NAN, 1.0]]), torch.tensor([[2]]), missing)
     b = tok(torch.tensor([[1e9, 1.0]]), torch.tensor([[0]]), missing)
@@ -55,8 +54,7 @@ def test_masked_value_cannot_change_tokens_or_gradients(embedding):
 
 
 def test_periodic_tokens_differ_per_value_and_reject_unknown_kind():
-    tok = FeatureTokenizer(n_num=1, cat_cardinalities=[], d_token=8,
-                           numeric_embedding="periodic")
+    tok = FeatureTokenizer(n_num=1, cat_cardinalities=[], d_token=8, numeric_embedding="periodic")
     present = torch.zeros(2, 1, dtype=torch.bool)
     tokens = tok(torch.tensor([[0.5], [2.0]]), torch.zeros(2, 0, dtype=torch.long), present)
     assert tokens.shape == (2, 2, 8)
@@ -143,8 +141,18 @@ def test_mfm_loss_targets_only_present_features():
 
 def _network(**kwargs):
     # columns: 0-1 numeric tabular, 2 categorical (3 codes), 3-5 temporal
-    return MoENetwork([0, 1], [2], [3], [3, 4, 5], n_classes=3, d_model=8, n_layers=1,
-                      n_heads=2, dropout=0.0, **kwargs).eval()
+    return MoENetwork(
+        [0, 1],
+        [2],
+        [3],
+        [3, 4, 5],
+        n_classes=3,
+        d_model=8,
+        n_layers=1,
+        n_heads=2,
+        dropout=0.0,
+        **kwargs,
+    ).eval()
 
 
 def _batch(n=10):

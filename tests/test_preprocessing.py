@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from moeids._feature_groups import PRESETS, assign_group, normalize_name
 import moeids
+from moeids._feature_groups import PRESETS, assign_group, normalize_name
 from moeids.preprocessing import MissingFeaturesWarning
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,5 +15,12 @@ from .moe import MoENetwork
 from .temporal_cnn import TemporalCNN
 from .tokenizer import FeatureTokenizer
 
-__all__ = ["FeatureTokenizer", "FTTransformer", "Gate", "MFMHead", "MoENetwork", "TemporalCNN",
-           "mfm_loss"]
+__all__ = [
+    "FeatureTokenizer",
+    "FTTransformer",
+    "Gate",
+    "MFMHead",
+    "MoENetwork",
+    "TemporalCNN",
+    "mfm_loss",
+]

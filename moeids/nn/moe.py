@@ -160,9 +160,7 @@ class MoENetwork(nn.Module):
             "temporal_missing": torch.isnan(temporal),
         }
 
-    def forward(
-        self, x: torch.Tensor, return_experts: bool = False
-    ) -> tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor, return_experts: bool = False) -> tuple[torch.Tensor, ...]:
         """Classify a raw batch.
 
         Parameters
@@ -186,9 +184,7 @@ class MoENetwork(nn.Module):
         embeddings, present = [], []
         if "tabular" in self.experts:
             missing = inputs["tabular_missing"]
-            embeddings.append(
-                self.experts["tabular"](inputs["x_num"], inputs["x_cat"], missing)
-            )
+            embeddings.append(self.experts["tabular"](inputs["x_num"], inputs["x_cat"], missing))
             present.append(1.0 - missing.float().mean(1))
         if "temporal" in self.experts:
             missing = inputs["temporal_missing"]
