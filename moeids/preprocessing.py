@@ -51,10 +51,17 @@ def _parse_numeric(col):
     return values, bad
 
 
+def _plain_float64(col):
+    """float64 values of a numeric or boolean column, NaN where missing."""
+    if isinstance(col.dtype, np.dtype):  # NumPy dtypes hold no NA but NaN: skip the NA scan
+        return col.to_numpy(dtype=np.float64)
+    return col.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable extension dtypes
+
+
 def _numeric_values(col, name, group):
     """float64 values of a numeric column (+/-inf kept, missing as NaN); may share memory."""
     if _is_plain_numeric(col.dtype):
-        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return _plain_float64(col)
     values, bad = _parse_numeric(col)
     if bad.any():
         i = int(np.argmax(bad))
@@ -85,7 +92,7 @@ def _category_values(col, numeric):
     if not numeric:
         return _text_values(col)
     if _is_plain_numeric(col.dtype):
-        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = _plain_float64(col)
         return values, ~np.isfinite(values)
     values, bad = _parse_numeric(col)
     # unparsable text is an unseen category (code 0), not a missing value
@@ -497,7 +504,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
                     f"X is empty: {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
                     f"(shape={X.shape}) while a minimum of 1 is required."
                 )
-            series = [X.iloc[:, i] for i in range(X.shape[1])]
+            series = [column for _, column in X.items()]
         else:
             array = check_array(
                 X, dtype=None, ensure_all_finite=False, accept_sparse=False, ensure_2d=True
