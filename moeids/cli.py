@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 
@@ -48,6 +49,7 @@ def demo(args) -> int:
     from moeids import FeatureSplitter, MoEClassifier
     from moeids.analysis import gating_report, plot_gating, robustness_curve
     from moeids.datasets import load_sample
+    from moeids.preprocessing import MissingFeaturesWarning
 
     pd.set_option("display.width", 120)
     flows = load_sample()
@@ -97,9 +99,18 @@ def demo(args) -> int:
     )
     print(curve.to_string(float_format=lambda v: f"{v:.4f}"))
 
-    print("\n== Explanation of five held-out flows ==")
-    sample = X_test.groupby(type_test.to_numpy()).head(1).head(5)
-    print(model[-1].explain(model[:-1].transform(sample)).to_string())
+    print("\n== Explanation of five held-out flows: as exported, then without timing columns ==")
+    first = type_test.groupby(type_test.to_numpy()).head(1)
+    first = first.sort_values(key=lambda types: types != "Benign").head(5)  # benign first
+    sample = X_test.loc[first.index]
+    timing = model[0].feature_groups_["temporal"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingFeaturesWarning)
+        for flows_shown in (sample, sample.drop(columns=timing)):
+            explained = model[-1].explain(model[:-1].transform(flows_shown))
+            explained.insert(0, "traffic", first)
+            explained["missing_features"] = explained["missing_features"].map(len)
+            print(explained.rename(columns={"missing_features": "n_missing"}).to_string())
 
     if args.out is not None:
         try:
