@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -209,6 +210,30 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
     >>> model.fit(flows, labels).predict(flows)  # doctest: +SKIP
     """
 
+    _parameter_constraints = {
+        "d_model": [Interval(Integral, 1, None, closed="left")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 0.99, closed="both")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "mask_ratio": [Interval(Real, 0, 1, closed="right")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 0.5, closed="both")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "feature_dropout": [Interval(Real, 0, 0.95, closed="both")],
+        "expert_loss_weight": [Interval(Real, 0, None, closed="left")],
+        "gate_temperature": [Interval(Real, 0, None, closed="neither")],
+        "sparse_gating": ["boolean"],
+        "numeric_embedding": [StrOptions({"linear", "periodic"})],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         *,
@@ -264,47 +289,9 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _check_params(self):
-        def check(name, kind, low=None, high=None, low_open=False, allow_none=False):
-            value = getattr(self, name)
-            if value is None and allow_none:
-                return
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise TypeError(f"{name} must be {kind.__name__}, got {value!r}")
-            if low is not None and (value <= low if low_open else value < low):
-                raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
-            if high is not None and value > high:
-                raise ValueError(f"{name} must be <= {high}, got {value}")
-
-        for name in ("d_model", "n_layers", "n_heads", "batch_size"):
-            check(name, Integral, 1)
-        check("epochs", Integral, 1)
-        check("pretrain_epochs", Integral, 0)
-        check("n_iter_no_change", Integral, 1, allow_none=True)
-        check("verbose", Integral, 0)
-        check("dropout", Real, 0, 0.99)
-        check("mask_ratio", Real, 0, 1, low_open=True)
-        check("learning_rate", Real, 0, low_open=True)
-        check("weight_decay", Real, 0)
-        check("validation_fraction", Real, 0, 0.5)
-        check("feature_dropout", Real, 0, 0.95)
-        check("expert_loss_weight", Real, 0)
-        check("gate_temperature", Real, 0, low_open=True)
+        """What ``_parameter_constraints`` cannot say: heads must divide ``d_model``."""
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
-        if self.numeric_embedding not in ("linear", "periodic"):
-            raise ValueError(
-                f"numeric_embedding must be 'linear' or 'periodic', got {self.numeric_embedding!r}"
-            )
-        if not isinstance(self.sparse_gating, bool | np.bool_):
-            raise TypeError(f"sparse_gating must be a bool, got {self.sparse_gating!r}")
-        if not (
-            self.class_weight is None
-            or self.class_weight == "balanced"
-            or isinstance(self.class_weight, dict)
-        ):
-            raise ValueError(
-                f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}"
-            )
 
     def _check_categorical(self, X):
         """Raise unless categorical columns hold non-negative integer codes (or NaN)."""
@@ -328,6 +315,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         return np.ascontiguousarray(X, dtype=np.float32)
 
     # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit both stages.
 
