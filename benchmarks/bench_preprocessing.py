@@ -1,0 +1,78 @@
+"""Time FeatureSplitter on the shared CIC-IDS2017 sample; writes docs/results/preprocessing.md.
+
+    python benchmarks/bench_preprocessing.py [--data DIR] [--out PATH]
+
+Best of 7 runs per operation, on the corrected CIC-IDS2017 sample (Engelen et al. 2021
+re-extraction of Sharafaldin et al., ICISSP 2018).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import _common as C
+
+from moeids import FeatureSplitter
+from moeids.preprocessing import MissingFeaturesWarning
+
+N_ROWS = 20_000
+
+
+def best_of(function, repeat=7):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="shared datasets folder")
+    parser.add_argument("--out", type=Path, default=C.RESULTS / "preprocessing.md")
+    args = parser.parse_args()
+    data_dir = args.data if args.data is not None else C.loaders.shared_data_home()
+    flows = C.DATASETS["cicids2017"].load(data_dir).data
+    rows = flows.iloc[:N_ROWS]
+    fitted = FeatureSplitter().fit(flows)
+    absent = rows.drop(columns=["Flow Duration", "Flow IAT Mean", "Total Fwd Packet"])
+    text = rows.astype(str)
+    n_out = len(fitted.get_feature_names_out())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingFeaturesWarning)
+        timings = {
+            f"`fit`, {len(flows):,} rows, `missing='mask'`": best_of(
+                lambda: FeatureSplitter().fit(flows)
+            ),
+            f"`fit`, {len(flows):,} rows, `missing='median'`": best_of(
+                lambda: FeatureSplitter(missing="median").fit(flows)
+            ),
+            f"`transform`, {len(rows):,} rows x {rows.shape[1]} columns -> {n_out} outputs": (
+                best_of(lambda: fitted.transform(rows))
+            ),
+            "same, 3 fitted columns absent": best_of(lambda: fitted.transform(absent)),
+            "`transform`, one row": best_of(lambda: fitted.transform(rows.iloc[:1])),
+            f"`transform`, {len(rows):,} rows, every cell as text (`astype(str)`)": best_of(
+                lambda: fitted.transform(text), repeat=3
+            ),
+        }
+    lines = [
+        "# FeatureSplitter timings",
+        "",
+        f"Produced by `{C.command()}` (do not edit by hand; rerun the command).",
+        f"Environment: {C.environment()}.",
+        "",
+        "| operation | seconds (best of 7; text: of 3) |",
+        "|---|---|",
+        *(f"| {name} | {seconds:.4f} |" for name, seconds in timings.items()),
+        "",
+    ]
+    C.write(args.out, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
