@@ -198,7 +198,8 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         Per-epoch records of stage 1 (empty when skipped).
     history_ : list of dict
         Per-epoch records of stage 2 (``train_loss``, ``val_loss``, ``val_f1``, ``time``,
-        ``learning_rate``).
+        ``learning_rate``). ``train_loss`` includes the expert losses and feature
+        dropout; ``val_loss`` is the plain cross-entropy of the mixture.
     n_iter_ : int
         Epochs run in stage 2.
 
