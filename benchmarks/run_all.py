@@ -48,7 +48,9 @@ def summary(tables, curves, inference, cmd, args, splits):
         "Binary F1 on the test part of each dataset ([compare.md](compare.md)) and mean F1 "
         "when a random 50 % of the feature columns is removed at prediction time "
         "([robustness.md](robustness.md)). Gate weights per attack type: "
-        "[gating.md](gating.md). Speed: [throughput.md](throughput.md).\n\n",
+        "[gating.md](gating.md)."
+        + (" Speed: [throughput.md](throughput.md)." if inference is not None else "")
+        + "\n\n",
     )
     text += C.markdown_table(pd.DataFrame(rows).set_index("dataset"))
     if inference is not None:
