@@ -271,6 +271,16 @@ class ModelStore:
         return self.models[key]
 
 
+def best_of(function, repeat=7):
+    """Shortest wall-clock time (s) of ``repeat`` calls of ``function()``."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 class PeakMemory:
     """Peak resident memory (MiB) of this process inside a ``with`` block.
 

@@ -9,7 +9,6 @@ re-extraction of Sharafaldin et al., ICISSP 2018).
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 from pathlib import Path
 
@@ -19,15 +18,6 @@ from moeids import FeatureSplitter
 from moeids.preprocessing import MissingFeaturesWarning
 
 N_ROWS = 20_000
-
-
-def best_of(function, repeat=7):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():
@@ -45,18 +35,18 @@ def main():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingFeaturesWarning)
         timings = {
-            f"`fit`, {len(flows):,} rows, `missing='mask'`": best_of(
+            f"`fit`, {len(flows):,} rows, `missing='mask'`": C.best_of(
                 lambda: FeatureSplitter().fit(flows)
             ),
-            f"`fit`, {len(flows):,} rows, `missing='median'`": best_of(
+            f"`fit`, {len(flows):,} rows, `missing='median'`": C.best_of(
                 lambda: FeatureSplitter(missing="median").fit(flows)
             ),
             f"`transform`, {len(rows):,} rows x {rows.shape[1]} columns -> {n_out} outputs": (
-                best_of(lambda: fitted.transform(rows))
+                C.best_of(lambda: fitted.transform(rows))
             ),
-            "same, 3 fitted columns absent": best_of(lambda: fitted.transform(absent)),
-            "`transform`, one row": best_of(lambda: fitted.transform(rows.iloc[:1])),
-            f"`transform`, {len(rows):,} rows, every cell as text (`astype(str)`)": best_of(
+            "same, 3 fitted columns absent": C.best_of(lambda: fitted.transform(absent)),
+            "`transform`, one row": C.best_of(lambda: fitted.transform(rows.iloc[:1])),
+            f"`transform`, {len(rows):,} rows, every cell as text (`astype(str)`)": C.best_of(
                 lambda: fitted.transform(text), repeat=3
             ),
         }

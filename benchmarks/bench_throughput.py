@@ -53,12 +53,7 @@ def flows_per_s(predict, X, batch, n, max_seconds=np.inf):
 def matmul_gflops(n, repeats=5):
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b  # warm-up
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+    return 2 * n**3 / C.best_of(lambda: a @ b, repeats) / 1e9
 
 
 def run(args, splits):
