@@ -167,9 +167,15 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         Softmax temperature of the gate; lower is sharper.
     sparse_gating : bool, default=False
         Route each sample to its top-1 expert instead of mixing both.
-    numeric_embedding : {"linear", "periodic"}, default="linear"
-        Numeric tokens of the tabular expert: ``x * w + b`` per feature, or periodic
-        features with learned frequencies followed by a per-feature linear map and ReLU.
+    numeric_embedding : {"piecewise_linear", "linear", "periodic"}, \
+            default="piecewise_linear"
+        Numeric tokens of the tabular expert: the piecewise-linear encoding of the
+        value over ``n_bins`` quantile bins of the training data; ``x * w + b`` per
+        feature; or periodic features with learned frequencies. The first and last are
+        followed by a per-feature linear map and ReLU.
+    n_bins : int, default=64
+        Quantile bins per numeric feature of the piecewise-linear embedding (fewer
+        when a feature has fewer distinct quantiles). Unused by the other embeddings.
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         ``"mps"``.
@@ -229,7 +235,8 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         "expert_loss_weight": [Interval(Real, 0, None, closed="left")],
         "gate_temperature": [Interval(Real, 0, None, closed="neither")],
         "sparse_gating": ["boolean"],
-        "numeric_embedding": [StrOptions({"linear", "periodic"})],
+        "numeric_embedding": [StrOptions({"linear", "periodic", "piecewise_linear"})],
+        "n_bins": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -255,7 +262,8 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         expert_loss_weight=0.5,
         gate_temperature=1.0,
         sparse_gating=False,
-        numeric_embedding="linear",
+        numeric_embedding="piecewise_linear",
+        n_bins=64,
         device="auto",
         random_state=None,
         verbose=0,
@@ -278,6 +286,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         self.gate_temperature = gate_temperature
         self.sparse_gating = sparse_gating
         self.numeric_embedding = numeric_embedding
+        self.n_bins = n_bins
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -396,6 +405,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
             gate_temperature=self.gate_temperature,
             sparse_gating=bool(self.sparse_gating),
             numeric_embedding=self.numeric_embedding,
+            n_bins=self.n_bins,
         )
 
     def _train_kwargs(self, generator, has_val):

@@ -42,7 +42,7 @@ def test_tokenizer_shapes_and_mask_token():
     assert not torch.allclose(tok.mask + tok.bias[1], tok.mask + tok.bias[3])
 
 
-@pytest.mark.parametrize("embedding", ["linear", "periodic"])
+@pytest.mark.parametrize("embedding", ["linear", "periodic", "piecewise_linear"])
 def test_masked_value_cannot_change_tokens_or_gradients(embedding):
     tok = FeatureTokenizer(n_num=2, cat_cardinalities=[3], d_token=4, numeric_embedding=embedding)
     missing = torch.tensor([[True, False, True]])
@@ -61,6 +61,41 @@ def test_periodic_tokens_differ_per_value_and_reject_unknown_kind():
     assert not torch.allclose(tokens[0, 1], tokens[1, 1])
     with pytest.raises(ValueError, match="numeric_embedding"):
         FeatureTokenizer(1, [], 8, numeric_embedding="spline")
+
+
+def test_piecewise_linear_bins_from_quantiles_and_encoding():
+    tok = FeatureTokenizer(
+        n_num=2, cat_cardinalities=[], d_token=4, numeric_embedding="piecewise_linear", n_bins=4
+    )
+    x = torch.stack([torch.arange(9.0), torch.tensor([0.0] * 7 + [1.0, NAN])], dim=1)
+    tok.set_bin_edges(x)
+    # feature 0: quantiles 0, 2, 4, 6, 8; feature 1 (NaN ignored): edges 0 and 1 only,
+    # the last edge repeated so its three extra bins are empty
+    torch.testing.assert_close(tok.bin_edges[0], torch.tensor([0.0, 2, 4, 6, 8]))
+    torch.testing.assert_close(tok.bin_edges[1], torch.tensor([0.0, 1, 1, 1, 1]))
+    encoded = tok._piecewise_linear(torch.tensor([[[5.0], [0.5]], [[-2.0], [3.0]], [[9.0], [0.0]]]))
+    # bins left of the value are 1, its own bin holds the fraction, bins right are 0;
+    # the first bin extends below the range and the last non-empty one above it
+    torch.testing.assert_close(encoded[0, 0], torch.tensor([1.0, 1, 0.5, 0]))
+    torch.testing.assert_close(encoded[0, 1], torch.tensor([0.5, 0, 0, 0]))
+    torch.testing.assert_close(encoded[1, 0], torch.tensor([-1.0, 0, 0, 0]))
+    torch.testing.assert_close(encoded[1, 1], torch.tensor([3.0, 0, 0, 0]))
+    torch.testing.assert_close(encoded[2, 0], torch.tensor([1.0, 1, 1, 1.5]))
+    torch.testing.assert_close(encoded[2, 1], torch.tensor([0.0, 0, 0, 0]))
+
+
+def test_network_sets_piecewise_linear_bins_in_fit_scaling():
+    net = MoENetwork(
+        [0, 1], [], [], [2], n_classes=2, d_model=8, n_heads=2, numeric_embedding="piecewise_linear"
+    )
+    before = net.experts["tabular"].tokenizer.bin_edges.clone()
+    x = torch.randn(100, 3) * 10
+    net.fit_scaling(x)
+    edges = net.experts["tabular"].tokenizer.bin_edges
+    assert not torch.equal(edges, before)
+    scaled = net.scaled(x)[:, :2]
+    torch.testing.assert_close(edges[:, 0], scaled.min(0).values)
+    torch.testing.assert_close(edges[:, -1], scaled.max(0).values)
 
 
 @pytest.mark.parametrize("n_layers", [1, 2])

@@ -67,8 +67,10 @@ class FTTransformer(nn.Module):
     dropout : float
         Dropout inside the feed-forward networks. (No dropout on attention weights: on
         the CPU it costs more than the rest of a training step.)
-    numeric_embedding : {"linear", "periodic"}
+    numeric_embedding : {"linear", "periodic", "piecewise_linear"}
         See :class:`FeatureTokenizer`.
+    n_bins : int
+        Bins per feature of the piecewise-linear embedding.
     """
 
     def __init__(
@@ -80,10 +82,11 @@ class FTTransformer(nn.Module):
         n_heads: int,
         dropout: float,
         numeric_embedding: str = "linear",
+        n_bins: int = 64,
     ):
         super().__init__()
         self.tokenizer = FeatureTokenizer(
-            n_num, cat_cardinalities, d_model, numeric_embedding=numeric_embedding
+            n_num, cat_cardinalities, d_model, numeric_embedding=numeric_embedding, n_bins=n_bins
         )
         self.blocks = nn.ModuleList(
             TransformerBlock(d_model, n_heads, dropout) for _ in range(n_layers)

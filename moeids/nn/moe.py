@@ -52,8 +52,10 @@ class MoENetwork(nn.Module):
         Softmax temperature of the gate.
     sparse_gating : bool
         Top-1 routing instead of a soft mixture.
-    numeric_embedding : {"linear", "periodic"}
+    numeric_embedding : {"linear", "periodic", "piecewise_linear"}
         Numeric tokens of the tabular expert (see :class:`FeatureTokenizer`).
+    n_bins : int
+        Bins per feature of the piecewise-linear embedding.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class MoENetwork(nn.Module):
         gate_temperature: float = 1.0,
         sparse_gating: bool = False,
         numeric_embedding: str = "linear",
+        n_bins: int = 64,
     ):
         super().__init__()
         if len(cat_columns) != len(cat_cardinalities):
@@ -95,6 +98,7 @@ class MoENetwork(nn.Module):
                 n_heads,
                 dropout,
                 numeric_embedding,
+                n_bins,
             )
         if temporal_columns:
             self.experts["temporal"] = TemporalCNN(
@@ -126,6 +130,7 @@ class MoENetwork(nn.Module):
 
         Uses the mean and standard deviation of the present (non-NaN) values of each
         column after ``signed_log1p``; a constant or all-missing column gets scale 1.
+        A piecewise-linear tabular expert also gets its bins from these rows.
         """
         self.loc.zero_()
         self.scale.fill_(1.0)
@@ -137,6 +142,9 @@ class MoENetwork(nn.Module):
         std = var.sqrt()
         self.loc.copy_(mean)
         self.scale.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+        tokenizer = self.experts["tabular"].tokenizer if "tabular" in self.experts else None
+        if tokenizer is not None and tokenizer.numeric_embedding == "piecewise_linear":
+            tokenizer.set_bin_edges(self.scaled(x)[:, : len(self.num_columns)])
 
     def split_inputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Expert inputs from a raw batch ``x`` (batch, n_columns).

@@ -2,8 +2,10 @@
 
 Numeric feature ``i`` becomes ``x_i * w_i + b_i`` (``"linear"``) or
 ``ReLU(W_i [cos(2 pi c_i x_i), sin(2 pi c_i x_i)]) + b_i`` with learned frequencies
-``c_i`` (``"periodic"``, Gorishniy et al., "On Embeddings for Numerical Features in
-Tabular Deep Learning", NeurIPS 2022), and categorical feature ``j`` becomes
+``c_i`` (``"periodic"``), or ``ReLU(W_i ple_i(x_i)) + b_i`` where ``ple_i`` is the
+piecewise-linear encoding of ``x_i`` over ``n_bins`` quantile bins of the training data
+(``"piecewise_linear"``; both from Gorishniy et al., "On Embeddings for Numerical
+Features in Tabular Deep Learning", NeurIPS 2022), and categorical feature ``j`` becomes
 ``E_j[code] + b_j`` (Gorishniy et al., "Revisiting Deep Learning Models for Tabular
 Data", NeurIPS 2021). A *missing* feature becomes ``m + b_i``: the learned [MASK] token
 ``m`` plus the feature's own bias, so the encoder knows which feature is absent. The
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -34,13 +37,18 @@ class FeatureTokenizer(nn.Module):
         Number of codes of each categorical feature (code 0 = unknown category).
     d_token : int
         Token size.
-    numeric_embedding : {"linear", "periodic"}
+    numeric_embedding : {"linear", "periodic", "piecewise_linear"}
         How a numeric value becomes a token.
     n_frequencies : int
         Frequencies per feature of the periodic embedding.
     frequency_scale : float
         Standard deviation of the initial frequencies (periodic embedding).
+    n_bins : int
+        Bins per feature of the piecewise-linear embedding; their edges are set from
+        training data with :meth:`set_bin_edges`.
     """
+
+    EMBEDDINGS = ("linear", "periodic", "piecewise_linear")
 
     def __init__(
         self,
@@ -50,11 +58,12 @@ class FeatureTokenizer(nn.Module):
         numeric_embedding: str = "linear",
         n_frequencies: int = 8,
         frequency_scale: float = 0.1,
+        n_bins: int = 64,
     ):
         super().__init__()
-        if numeric_embedding not in ("linear", "periodic"):
+        if numeric_embedding not in self.EMBEDDINGS:
             raise ValueError(
-                f"numeric_embedding must be 'linear' or 'periodic', got {numeric_embedding!r}"
+                f"numeric_embedding must be one of {self.EMBEDDINGS}, got {numeric_embedding!r}"
             )
         self.numeric_embedding = numeric_embedding
         self.n_num = n_num
@@ -64,6 +73,10 @@ class FeatureTokenizer(nn.Module):
             raise ValueError("FeatureTokenizer needs at least one feature")
         if numeric_embedding == "linear":
             self.num_weight = nn.Parameter(_uniform_(torch.empty(n_num, d_token), d_token))
+        elif numeric_embedding == "piecewise_linear":
+            edges = torch.linspace(-2.0, 2.0, n_bins + 1).expand(n_num, -1).contiguous()
+            self.register_buffer("bin_edges", edges)
+            self.num_weight = nn.Parameter(_uniform_(torch.empty(n_num, n_bins, d_token), n_bins))
         else:
             self.frequencies = nn.Parameter(torch.randn(n_num, n_frequencies) * frequency_scale)
             self.num_weight = nn.Parameter(
@@ -80,6 +93,41 @@ class FeatureTokenizer(nn.Module):
     @property
     def n_features(self) -> int:
         return self.n_num + len(self.cat_cardinalities)
+
+    @torch.no_grad()
+    def set_bin_edges(self, x_num: torch.Tensor) -> None:
+        """Set the piecewise-linear bins from training values ``x_num`` (n_samples, n_num).
+
+        Edges are the distinct quantiles of each feature's present (non-NaN) values; a
+        feature with fewer distinct quantiles than bins repeats its last edge, which
+        leaves the extra bins empty (always encoded as 0).
+        """
+        n_bins = self.bin_edges.shape[1] - 1
+        values = x_num.detach().cpu().double().numpy()
+        for i, column in enumerate(values.T):
+            present = column[~np.isnan(column)]
+            if len(present) == 0:
+                continue
+            edges = np.unique(np.quantile(present, np.linspace(0, 1, n_bins + 1)))
+            padded = np.concatenate([edges, np.repeat(edges[-1], n_bins + 1 - len(edges))])
+            self.bin_edges[i] = torch.from_numpy(padded).to(self.bin_edges)
+
+    def _piecewise_linear(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_num, 1) -> (batch, n_num, n_bins): 1 for bins left of ``x``, the
+        fraction of ``x``'s own bin, 0 for bins to its right. The first and last
+        non-empty bins extend linearly past the training range."""
+        left, right = self.bin_edges[:, :-1], self.bin_edges[:, 1:]
+        width = right - left
+        filled = width > 0
+        position = (x - left) / torch.where(filled, width, 1.0)
+        first = torch.zeros_like(filled)
+        first[:, 0] = True
+        last = torch.arange(width.shape[1], device=x.device) == (
+            filled.sum(1, keepdim=True) - 1
+        ).clamp(min=0)
+        low = torch.where(first, -torch.inf, 0.0)
+        high = torch.where(last, torch.inf, 1.0)
+        return torch.where(filled, torch.clamp(position, low, high), 0.0)
 
     def forward(
         self, x_num: torch.Tensor, x_cat: torch.Tensor, missing: torch.Tensor
@@ -106,6 +154,10 @@ class FeatureTokenizer(nn.Module):
             x = torch.where(missing[:, : self.n_num], 0.0, x_num).unsqueeze(-1)
             if self.numeric_embedding == "linear":
                 parts.append(x * self.num_weight)
+            elif self.numeric_embedding == "piecewise_linear":
+                encoded = self._piecewise_linear(x)  # (batch, n_num, n_bins)
+                projected = torch.bmm(encoded.transpose(0, 1), self.num_weight)
+                parts.append(torch.relu(projected).transpose(0, 1))
             else:
                 angles = (2 * math.pi) * x * self.frequencies  # (batch, n_num, k)
                 periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
