@@ -281,6 +281,13 @@ def best_of(function, repeat=7):
     return min(times)
 
 
+def matmul_gflops(n=1024, repeat=5):
+    """GFLOP/s of an ``n`` x ``n`` float32 matmul on the CPU (best of ``repeat``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    return 2 * n**3 / best_of(lambda: a @ b, repeat) / 1e9
+
+
 class PeakMemory:
     """Peak resident memory (MiB) of this process inside a ``with`` block.
 

@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/bench_moe.py [DATA_DIR] [--seeds 0 1 2] [--threads N] [--out PATH]
+    python benchmarks/bench_moe.py [DATA_DIR] [--seeds 0 1 2] [--datasets cicids2017 nsl_kdd]
+                                   [--no-speed] [--threads N] [--out PATH]
 
 ``DATA_DIR`` defaults to ``../shared/datasets`` (relative to the repository root). For
 every seed: a stratified 75/25 split of the shared corrected CIC-IDS2017 sample (binary,
@@ -10,9 +11,11 @@ benign vs attack), ``make_pipeline(FeatureSplitter("cicids2017"), MoEClassifier(
 default parameters, test F1, then F1 with 50% of the feature columns removed from the raw
 test frame (5 random column subsets), against XGBoost trained on all features and given
 NaN (columns absent) or zeros for the removed columns; the same on NSL-KDD
-(``KDDTrain+_20Percent``). Once: the time of a default ``fit`` on all 42k CIC-IDS2017 rows,
-and ``predict_proba`` throughput through the pipeline on a DataFrame of 20,000 flows with
-the model's FLOP count against a float32 matmul measured in the same run.
+(``KDDTrain+_20Percent``). With several seeds, each table ends with the mean F1 and how
+many splits MoE wins, ties and loses against XGBoost. Once (unless ``--no-speed``): the
+time of a default ``fit`` on all 42k CIC-IDS2017 rows, and ``predict_proba`` throughput
+through the pipeline on a DataFrame of 20,000 flows with the model's FLOP count against a
+float32 matmul measured in the same run.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import matmul_gflops
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -36,8 +40,14 @@ from moeids import FeatureSplitter, MoEClassifier
 from moeids.datasets import load_cicids2017, load_nsl_kdd
 
 ROOT = Path(__file__).resolve().parents[1]
-CIC = "cic_ids2017/cicids2017_improved_sample.shared.csv.gz"
-NSL = "nsl_kdd/KDDTrain+_20Percent.csv.gz"
+DATASETS = {  # name: (file in the data folder, loader, title)
+    "cicids2017": (
+        "cic_ids2017/cicids2017_improved_sample.shared.csv.gz",
+        load_cicids2017,
+        "CIC-IDS2017",
+    ),
+    "nsl_kdd": ("nsl_kdd/KDDTrain+_20Percent.csv.gz", load_nsl_kdd, "NSL-KDD"),
+}
 N_DRAWS = 5
 N_THROUGHPUT = 20_000
 
@@ -115,16 +125,6 @@ def evaluate(data, preset, seed):
     }
 
 
-def matmul_gflops(n=1024, repeat=20):
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b
-    start = time.perf_counter()
-    for _ in range(repeat):
-        a @ b
-    return 2 * n**3 * repeat / (time.perf_counter() - start) / 1e9
-
-
 def throughput(data):
     """Flows/s of predict_proba through the pipeline, model FLOPs, matmul GFLOP/s."""
     pipe = moe_pipeline("cicids2017", 0)
@@ -185,6 +185,15 @@ def fmt_runs(runs, title):
         f"{r['gate_tabular']:.3f} |"
         for r in runs
     ]
+    if len(runs) > 1:
+        moe = np.array([r["moe"]["f1"] for r in runs])
+        xgb = np.array([r["xgb"]["f1"] for r in runs])
+        lines += [
+            "",
+            f"Over {len(runs)} splits: mean F1 MoEClassifier {moe.mean():.5f}, XGBoost "
+            f"{xgb.mean():.5f}; MoE ahead on {int((moe > xgb).sum())}, tied on "
+            f"{int((moe == xgb).sum())}, behind on {int((moe < xgb).sum())}.",
+        ]
     return lines + [""]
 
 
@@ -192,6 +201,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", nargs="?", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--datasets", nargs="+", choices=DATASETS, default=list(DATASETS), help="what to run"
+    )
+    parser.add_argument(
+        "--no-speed", action="store_true", help="skip the full-size fit and the throughput"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "moe.md"))
     args = parser.parse_args(argv)
@@ -201,18 +216,12 @@ def main(argv=None):
     data_dir = Path(args.data_dir)
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    cic = load_cicids2017(data_dir / CIC)
-    nsl = load_nsl_kdd(data_dir / NSL)
-    cic_runs, nsl_runs = [], []
+    data = {name: DATASETS[name][1](data_dir / DATASETS[name][0]) for name in args.datasets}
+    runs = {name: [] for name in args.datasets}
     for seed in args.seeds:
-        cic_runs.append(evaluate(cic, "cicids2017", seed))
-        print("CIC-IDS2017", cic_runs[-1], flush=True)
-        nsl_runs.append(evaluate(nsl, "nsl_kdd", seed))
-        print("NSL-KDD", nsl_runs[-1], flush=True)
-    start = time.perf_counter()
-    speed, pipe = throughput(cic)
-    full_fit = time.perf_counter() - start - 4 * speed["seconds"]
-    print("throughput", speed, "full fit (s)", full_fit, flush=True)
+        for name in args.datasets:
+            runs[name].append(evaluate(data[name], name, seed))
+            print(DATASETS[name][2], runs[name][-1], flush=True)
 
     command = "python benchmarks/bench_moe.py " + " ".join(
         ["../shared/datasets" if a == args.data_dir else a for a in (argv or sys.argv[1:])]
@@ -234,8 +243,25 @@ def main(argv=None):
         "of the raw feature columns the splitter uses are removed from the test frame "
         "(MoE and XGBoost-NaN: columns absent, so missing; XGBoost zero-fill: set to 0).",
         "",
-        *fmt_runs(cic_runs, "CIC-IDS2017 (binary)"),
-        *fmt_runs(nsl_runs, "NSL-KDD (binary)"),
+    ]
+    for name in args.datasets:
+        lines += fmt_runs(runs[name], f"{DATASETS[name][2]} (binary)")
+    if not args.no_speed:
+        lines += speed_lines(data_dir)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print(f"wrote {out}")
+
+
+def speed_lines(data_dir):
+    """Time a default fit on all CIC-IDS2017 rows and the pipeline's throughput."""
+    cic = load_cicids2017(data_dir / DATASETS["cicids2017"][0])
+    start = time.perf_counter()
+    speed, pipe = throughput(cic)
+    full_fit = time.perf_counter() - start - 4 * speed["seconds"]
+    print("throughput", speed, "full fit (s)", full_fit, flush=True)
+    return [
         "### Training time and inference speed",
         "",
         f"- Default `fit` (both stages, FeatureSplitter included) on all {len(cic.data):,} "
@@ -246,14 +272,11 @@ def main(argv=None):
         f"- Model cost {speed['flops_per_flow'] / 1e6:.2f} MFLOP per flow "
         "(`torch.utils.flop_counter.FlopCounterMode`), so the network ran at "
         f"{speed['model_gflops']:.1f} GFLOP/s end to end, against "
-        f"{speed['matmul_gflops']:.1f} GFLOP/s for a 1024x1024 float32 matmul in the same run "
+        f"{speed['matmul_gflops']:.1f} GFLOP/s for a 1024x1024 float32 matmul (best of 5) in "
+        "the same run "
         f"({speed['model_gflops'] / speed['matmul_gflops']:.0%}).",
         "",
     ]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -50,12 +50,6 @@ def flows_per_s(predict, X, batch, n, max_seconds=np.inf):
     return done / (time.perf_counter() - start), done
 
 
-def matmul_gflops(n, repeats=5):
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    return 2 * n**3 / C.best_of(lambda: a @ b, repeats) / 1e9
-
-
 def run(args, splits):
     dataset, split = splits["cicids2017"]
     n_predict, n_single, n_matmul, budget = sizes(args.quick)
@@ -106,7 +100,7 @@ def run(args, splits):
         clf.predict_proba(Xt.iloc[:4096])
     flops_per_flow = counter.get_total_flops() / min(4096, len(Xt))
     achieved = flops_per_flow * inference.loc[4096, "MoE model only flows/s"] / 1e9
-    reference = matmul_gflops(n_matmul)
+    reference = C.matmul_gflops(n_matmul)
     compute = pd.DataFrame([
         {"quantity": "MoE FLOPs per flow (forward)", "value": flops_per_flow},
         {"quantity": "MoE achieved GFLOP/s (model only, batch 4096)", "value": achieved},

@@ -153,6 +153,22 @@ def test_dataframe_without_group_names_is_all_tabular():
     assert set(model.feature_groups_) == {"tabular"}
 
 
+@pytest.mark.parametrize("embedding", ["piecewise_linear", "linear", "periodic"])
+def test_numeric_embeddings_learn(embedding):
+    X, y = grouped_data()
+    model = tiny(numeric_embedding=embedding, n_bins=8, epochs=10).fit(X, y)
+    assert model.score(X, y) > 0.9
+    tokenizer = model.module_.experts["tabular"].tokenizer
+    assert tokenizer.numeric_embedding == embedding
+    if embedding == "piecewise_linear":  # 9 edges per numeric column, quantiles of X
+        edges = tokenizer.bin_edges
+        scaled = model.module_.scaled(torch.from_numpy(X.to_numpy()))[:, :4]
+        assert edges.shape == (4, 9) and (edges.diff(dim=1) >= 0).all()
+        assert (edges[:, 0] >= scaled.min(0).values).all()
+        assert (edges[:, -1] <= scaled.max(0).values).all()
+        assert len(edges[3].unique()) <= 5  # tabular__d takes 5 values: bins repeat
+
+
 def test_class_weight_and_no_pretraining():
     X, y = grouped_data()
     model = tiny(class_weight="balanced", pretrain_epochs=0).fit(X, y)
@@ -193,6 +209,8 @@ def test_verbose_prints_epoch_lines(capsys):
         ({"class_weight": "auto"}, "class_weight"),
         ({"device": "tpu"}, "device"),
         ({"gate_temperature": 0.0}, "gate_temperature"),
+        ({"n_bins": 0}, "n_bins"),
+        ({"numeric_embedding": "spline"}, "numeric_embedding"),
     ],
 )
 def test_bad_params_raise(params, error):
