@@ -189,12 +189,9 @@ def temporal_only(frame):
     return frame[[c for c in frame.columns if c.startswith("temporal__")]]
 
 
-def moe_params(quick):
-    """MoEClassifier parameters: library defaults; quick mode trains fewer epochs."""
-    params = {"random_state": SEED, "device": "cpu"}
-    if quick:
-        params |= {"epochs": 10, "pretrain_epochs": 1}
-    return params
+def moe_params():
+    """MoEClassifier parameters: library defaults (in quick mode too: fewer rows only)."""
+    return {"random_state": SEED, "device": "cpu"}
 
 
 def xgb_params(quick):
@@ -223,7 +220,7 @@ def make_models(dataset, quick):
     """
     from xgboost import XGBClassifier
 
-    params = moe_params(quick)
+    params = moe_params()
     return {
         "MoE": Pipeline([("split", splitter(dataset)), ("moe", MoEClassifier(**params))]),
         "XGBoost": Pipeline([
@@ -354,12 +351,10 @@ def environment():
 
 def header(title, cmd, args, extra=""):
     """Markdown preamble every results file starts with."""
-    quick_moe = moe_params(True)
     quick = args.quick
     mode = (
         f"**Quick mode**: at most {QUICK_MAX_TRAIN} training / {QUICK_MAX_TEST} test rows "
-        f"per dataset (stratified), fewer epochs (MoE: at most {quick_moe['pretrain_epochs']} "
-        f"pretraining + {quick_moe['epochs']} training), {xgb_params(True)['n_estimators']} "
+        f"per dataset (stratified), library-default MoE, {xgb_params(True)['n_estimators']} "
         "XGBoost trees, fewer random draws. Numbers are indicative only."
         if quick
         else "Full mode: the documented split of each dataset, library defaults."

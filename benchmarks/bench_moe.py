@@ -40,13 +40,20 @@ from moeids import FeatureSplitter, MoEClassifier
 from moeids.datasets import load_cicids2017, load_nsl_kdd
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = {  # name: (file in the data folder, loader, title)
+DATASETS = {  # name: (file in the data folder, loader, title, description)
     "cicids2017": (
         "cic_ids2017/cicids2017_improved_sample.shared.csv.gz",
         load_cicids2017,
         "CIC-IDS2017",
+        "corrected CIC-IDS2017 shared sample (Engelen et al. 2021/2022 re-extraction of "
+        "Sharafaldin et al., ICISSP 2018), binary benign vs attack",
     ),
-    "nsl_kdd": ("nsl_kdd/KDDTrain+_20Percent.csv.gz", load_nsl_kdd, "NSL-KDD"),
+    "nsl_kdd": (
+        "nsl_kdd/KDDTrain+_20Percent.csv.gz",
+        load_nsl_kdd,
+        "NSL-KDD",
+        "NSL-KDD `KDDTrain+_20Percent` (Tavallaee et al., CISDA 2009), binary normal vs attack",
+    ),
 }
 N_DRAWS = 5
 N_THROUGHPUT = 20_000
@@ -236,9 +243,7 @@ def main(argv=None):
         f"{load_avg:.1f} at start. Models: `MoEClassifier()` defaults, "
         "`XGBClassifier()` defaults, each after `FeatureSplitter(preset)`.",
         "",
-        "Data: corrected CIC-IDS2017 shared sample (Engelen et al. 2021/2022 re-extraction of "
-        "Sharafaldin et al., ICISSP 2018), binary benign vs attack; NSL-KDD "
-        "`KDDTrain+_20Percent` (Tavallaee et al., CISDA 2009), binary normal vs attack. "
+        "Data: " + "; ".join(DATASETS[name][3] for name in args.datasets) + ". "
         'Stratified 75/25 split per seed. "50% features removed": for each of 5 draws, half '
         "of the raw feature columns the splitter uses are removed from the test frame "
         "(MoE and XGBoost-NaN: columns absent, so missing; XGBoost zero-fill: set to 0).",

@@ -56,7 +56,7 @@ def run(args, splits):
     repeats = -(-n_predict // len(split.X_test))
     X_pred = pd.concat([split.X_test] * repeats, ignore_index=True).iloc[:n_predict]
 
-    params = C.moe_params(args.quick) | {
+    params = C.moe_params() | {
         "epochs": 2, "pretrain_epochs": 1, "n_iter_no_change": None,
     }  # fmt: skip
     moe = C.make_models(dataset, args.quick)["MoE"].set_params(**{
