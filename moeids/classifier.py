@@ -32,7 +32,7 @@ from ._training import (
     seeded,
     train_module,
 )
-from .nn import MFMHead, MoENetwork, mfm_loss
+from .nn import FeatureTokenizer, MFMHead, MoENetwork, mfm_loss
 from .persistence import DeviceFallbackWarning, TorchPickleMixin, _device_available
 
 EXPERTS = ("tabular", "temporal")
@@ -235,7 +235,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         "expert_loss_weight": [Interval(Real, 0, None, closed="left")],
         "gate_temperature": [Interval(Real, 0, None, closed="neither")],
         "sparse_gating": ["boolean"],
-        "numeric_embedding": [StrOptions({"linear", "periodic", "piecewise_linear"})],
+        "numeric_embedding": [StrOptions(set(FeatureTokenizer.EMBEDDINGS))],
         "n_bins": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "random_state": ["random_state"],

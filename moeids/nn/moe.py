@@ -144,7 +144,8 @@ class MoENetwork(nn.Module):
         self.scale.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
         tokenizer = self.experts["tabular"].tokenizer if "tabular" in self.experts else None
         if tokenizer is not None and tokenizer.numeric_embedding == "piecewise_linear":
-            tokenizer.set_bin_edges(self.scaled(x)[:, : len(self.num_columns)])
+            n_num = len(self.num_columns)
+            tokenizer.set_bin_edges((values[:, :n_num] - self.loc[:n_num]) / self.scale[:n_num])
 
     def split_inputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Expert inputs from a raw batch ``x`` (batch, n_columns).
