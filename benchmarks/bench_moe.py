@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_moe.py [DATA_DIR] [--seeds 0 1 2] [--datasets cicids2017 nsl_kdd]
-                                   [--no-speed] [--threads N] [--out PATH]
+                                   [--no-speed] [--moe-params JSON] [--threads N] [--out PATH]
 
 ``DATA_DIR`` defaults to ``../shared/datasets`` (relative to the repository root). For
 every seed: a stratified 75/25 split of the shared corrected CIC-IDS2017 sample (binary,
@@ -15,14 +15,17 @@ NaN (columns absent) or zeros for the removed columns; the same on NSL-KDD
 many splits MoE wins, ties and loses against XGBoost. Once (unless ``--no-speed``): the
 time of a default ``fit`` on all 42k CIC-IDS2017 rows, and ``predict_proba`` throughput
 through the pipeline on a DataFrame of 20,000 flows with the model's FLOP count against a
-float32 matmul measured in the same run.
+float32 matmul measured in the same run. ``--moe-params '{"ema_decay": 0.995}'`` gives
+every MoEClassifier of the run these non-default parameters.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import shlex
 import sys
 import time
 import warnings
@@ -57,10 +60,11 @@ DATASETS = {  # name: (file in the data folder, loader, title, description)
 }
 N_DRAWS = 5
 N_THROUGHPUT = 20_000
+MOE_PARAMS: dict = {}  # non-default MoEClassifier parameters, from --moe-params
 
 
 def moe_pipeline(preset, seed):
-    return make_pipeline(FeatureSplitter(preset), MoEClassifier(random_state=seed))
+    return make_pipeline(FeatureSplitter(preset), MoEClassifier(random_state=seed, **MOE_PARAMS))
 
 
 def xgb_pipeline(preset, seed):
@@ -214,11 +218,16 @@ def main(argv=None):
     parser.add_argument(
         "--no-speed", action="store_true", help="skip the full-size fit and the throughput"
     )
+    parser.add_argument(
+        "--moe-params", type=json.loads, default={}, help="JSON dict of MoEClassifier parameters"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "moe.md"))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    MOE_PARAMS.update(args.moe_params)
+    MoEClassifier(**MOE_PARAMS)._validate_params()  # fail before hours of work, not after
     warnings.filterwarnings("ignore", category=UserWarning)  # splitter: absent columns
     data_dir = Path(args.data_dir)
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -230,7 +239,8 @@ def main(argv=None):
             runs[name].append(evaluate(data[name], name, seed))
             print(DATASETS[name][2], runs[name][-1], flush=True)
 
-    command = "python benchmarks/bench_moe.py " + " ".join(
+    moe_args = ", ".join(f"{k}={v!r}" for k, v in MOE_PARAMS.items())
+    command = "python benchmarks/bench_moe.py " + shlex.join(
         ["../shared/datasets" if a == args.data_dir else a for a in (argv or sys.argv[1:])]
     )
     lines = [
@@ -240,7 +250,8 @@ def main(argv=None):
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"torch {torch.__version__} with {torch.get_num_threads()} threads, load average "
-        f"{load_avg:.1f} at start. Models: `MoEClassifier()` defaults, "
+        f"{load_avg:.1f} at start. Models: `MoEClassifier({moe_args})`"
+        f"{' (other parameters default)' if MOE_PARAMS else ' defaults'}, "
         "`XGBClassifier()` defaults, each after `FeatureSplitter(preset)`.",
         "",
         "Data: " + "; ".join(DATASETS[name][3] for name in args.datasets) + ". "

@@ -96,6 +96,7 @@ def train_module(
     tol: float = 0.0,
     grad_clip: float | None = None,
     parameters: Sequence[torch.nn.Parameter] | None = None,
+    ema_decay: float = 0.0,
     verbose: int = 0,
     stage: str = "train",
 ) -> list[dict]:
@@ -118,6 +119,10 @@ def train_module(
         ``monitor`` (needs ``validate``). The best epoch's weights are restored.
     parameters : sequence of Parameter, optional
         The parameters to optimise (default: all of ``module``).
+    ema_decay : float, default=0.0
+        When positive, an exponential moving average of the weights (this decay per
+        step) is what gets validated, kept as the best state and returned in
+        ``module``; training itself goes on from the raw weights. 0 disables it.
 
     Returns
     -------
@@ -130,6 +135,14 @@ def train_module(
     sign = 1.0 if greater_is_better else -1.0
     best_score, best_state, best_epoch, stale = -np.inf, None, 0, 0
     history: list[dict] = []
+    averaged = (
+        torch.optim.swa_utils.AveragedModel(
+            module, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay)
+        )
+        if ema_decay > 0
+        else None
+    )
+    evaluated = module if averaged is None else averaged.module
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         module.train()
@@ -153,13 +166,15 @@ def train_module(
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(module)
             total += loss.item() * len(idx)
             seen += len(idx)
         record = {"epoch": epoch, "train_loss": total / seen}
         if validate is not None:
-            module.eval()
+            evaluated.eval()
             with torch.inference_mode():
-                record.update(validate(module))
+                record.update(validate(evaluated))
         record["time"] = time.perf_counter() - start
         history.append(record)
         if verbose >= 1:
@@ -172,13 +187,15 @@ def train_module(
         score = sign * record[monitor]
         if score > best_score + tol:
             best_score, best_epoch, stale = score, epoch, 0
-            best_state = copy.deepcopy(module.state_dict())
+            best_state = copy.deepcopy(evaluated.state_dict())
         else:
             stale += 1
             if stale >= n_iter_no_change:
                 if verbose >= 1:
                     print(f"[{stage}] early stop: best {monitor} at epoch {best_epoch}")
                 break
+    if best_state is None and averaged is not None:
+        best_state = evaluated.state_dict()
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()

@@ -150,6 +150,11 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         epoch's weights are kept. In stage 2, training then resumes once from the best
         weights at a tenth of ``learning_rate`` (while epochs remain) and stops the same
         way. None trains all epochs at ``learning_rate``.
+    ema_decay : float, default=0.0
+        When positive, stage 2 keeps an exponential moving average of the weights
+        (this decay per mini-batch step, so ``1 / (1 - ema_decay)`` steps are averaged);
+        the average is what is validated, kept as the best epoch and used for
+        prediction. 0 uses the raw weights.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the stage-2 cross-entropy.
     feature_dropout : float, default=0.4
@@ -230,6 +235,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 0.5, closed="both")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "ema_decay": [Interval(Real, 0, 1, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "feature_dropout": [Interval(Real, 0, 0.95, closed="both")],
         "expert_loss_weight": [Interval(Real, 0, None, closed="left")],
@@ -257,6 +263,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         weight_decay=1e-4,
         validation_fraction=0.1,
         n_iter_no_change=5,
+        ema_decay=0.0,
         class_weight=None,
         feature_dropout=0.4,
         expert_loss_weight=0.5,
@@ -280,6 +287,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.ema_decay = ema_decay
         self.class_weight = class_weight
         self.feature_dropout = feature_dropout
         self.expert_loss_weight = expert_loss_weight
@@ -506,6 +514,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
                 [X_train, y_train],
                 epochs=self.epochs - len(history),
                 validate=validate,
+                ema_decay=self.ema_decay,
                 stage="train" if factor == 1 else f"train lr={kwargs['learning_rate']:.0e}",
                 **kwargs,
             )

@@ -191,6 +191,14 @@ def test_no_validation_trains_all_epochs():
     assert len(model.history_) == 4 and "val_loss" not in model.history_[0]
 
 
+def test_weight_averaging_changes_the_model_and_still_learns():
+    X, y = grouped_data()
+    plain = tiny(epochs=15).fit(X, y)
+    averaged = tiny(epochs=15, ema_decay=0.9).fit(X, y)
+    assert averaged.score(X, y) > 0.9
+    assert not np.allclose(averaged.predict_proba(X), plain.predict_proba(X))
+
+
 def test_verbose_prints_epoch_lines(capsys):
     X, y = grouped_data(n=80)
     tiny(verbose=1).fit(X, y)
@@ -210,6 +218,7 @@ def test_verbose_prints_epoch_lines(capsys):
         ({"device": "tpu"}, "device"),
         ({"gate_temperature": 0.0}, "gate_temperature"),
         ({"n_bins": 0}, "n_bins"),
+        ({"ema_decay": 1.0}, "ema_decay"),
         ({"numeric_embedding": "spline"}, "numeric_embedding"),
     ],
 )
