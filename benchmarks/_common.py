@@ -404,7 +404,7 @@ def add_common_arguments(parser):
     )
     parser.add_argument(
         "--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS),
-        help="datasets to run (default: all)",
+        help="datasets to run (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--max-train", type=int, default=None, metavar="N",
