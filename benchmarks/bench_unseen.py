@@ -15,6 +15,7 @@ Writes ``unseen.md``. ``python benchmarks/bench_unseen.py --help``.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import _common as C
@@ -52,6 +53,7 @@ def evaluate(dataset, bunch, left_out, args):
     """One row per model: recall on the left-out type, benign FP, F1, fit time."""
     split, X_test, y_test, is_unseen = leave_out_split(bunch, left_out, args)
     models = C.make_models(dataset, args.quick)
+    models["MoE"].set_params(**{f"moe__{k}": v for k, v in args.moe_params.items()})
     rows = []
     for name in MODELS:
         start = time.perf_counter()
@@ -82,7 +84,13 @@ def report(table, cmd, args):
         cmd,
         args,
         __doc__.split("\n\n")[1].replace("\n", " ")
-        + f" Types with at least {args.min_rows} rows.\n\n",
+        + f" Types with at least {args.min_rows} rows."
+        + (
+            f" MoE parameters changed from the defaults: `{args.moe_params}`."
+            if args.moe_params
+            else ""
+        )
+        + "\n\n",
     )
     recall = table.pivot_table(
         index="dataset", columns="model", values="recall on left-out type", sort=False
@@ -106,6 +114,7 @@ def report(table, cmd, args):
 
 
 def main(args):
+    C.MoEClassifier(**args.moe_params)._validate_params()  # fail before the fits, not after
     start = time.perf_counter()
     rows = []
     for name in args.datasets:
@@ -125,5 +134,8 @@ if __name__ == "__main__":
     parser.set_defaults(datasets=list(DEFAULT_DATASETS))
     parser.add_argument(
         "--min-rows", type=int, default=100, help="leave out attack types with this many rows"
+    )
+    parser.add_argument(
+        "--moe-params", type=json.loads, default={}, help="JSON dict of MoEClassifier parameters"
     )
     main(parser.parse_args())
