@@ -92,20 +92,17 @@ def report(table, cmd, args):
         )
         + "\n\n",
     )
-    recall = table.pivot_table(
-        index="dataset", columns="model", values="recall on left-out type", sort=False
-    )
     wide = table.pivot_table(
         index=["dataset", "left-out type"],
         columns="model",
         values="recall on left-out type",
         sort=False,
     )
-    ahead = (wide["MoE"] > wide["XGBoost"]).groupby(level=0, sort=False).sum()
-    behind = (wide["MoE"] < wide["XGBoost"]).groupby(level=0, sort=False).sum()
-    summary = recall.add_prefix("mean recall, ").assign(
-        **{"MoE ahead on": ahead, "MoE behind on": behind, "types": wide.groupby(level=0).size()}
-    )
+    by_dataset = wide.groupby(level=0, sort=False)
+    summary = by_dataset.mean().add_prefix("mean recall, ")
+    summary["MoE ahead on"] = (wide["MoE"] > wide["XGBoost"]).groupby(level=0, sort=False).sum()
+    summary["MoE behind on"] = (wide["MoE"] < wide["XGBoost"]).groupby(level=0, sort=False).sum()
+    summary["types"] = by_dataset.size()
     text += "## Summary: mean recall over the left-out types\n\n"
     text += C.markdown_table(summary)
     text += "\n## Per left-out type\n\n"
