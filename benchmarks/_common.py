@@ -23,6 +23,8 @@ then keeps a stratified subsample of at most ``QUICK_MAX_TRAIN`` / ``QUICK_MAX_T
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import shlex
@@ -412,6 +414,26 @@ def add_common_arguments(parser):
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS, help="output folder")
     return parser
+
+
+def moe_params_json(text):
+    """``--moe-params`` value: a JSON dict of MoEClassifier parameters, validated at once
+    (an argparse error naming the bad parameter, before any model is fitted)."""
+    try:
+        params = json.loads(text)
+        if not isinstance(params, dict):
+            raise ValueError(f"expected a JSON object, got {text!r}")
+        MoEClassifier(**params)._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return params
+
+
+def add_moe_params_argument(parser):
+    parser.add_argument(
+        "--moe-params", type=moe_params_json, default={}, metavar="JSON",
+        help="non-default MoEClassifier parameters as a JSON dict, e.g. '{\"ema_decay\": 0.995}'",
+    )  # fmt: skip
 
 
 def data_dir(args):

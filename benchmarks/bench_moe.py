@@ -22,7 +22,6 @@ every MoEClassifier of the run these non-default parameters.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import matmul_gflops
+from _common import add_moe_params_argument, matmul_gflops
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -218,16 +217,13 @@ def main(argv=None):
     parser.add_argument(
         "--no-speed", action="store_true", help="skip the full-size fit and the throughput"
     )
-    parser.add_argument(
-        "--moe-params", type=json.loads, default={}, help="JSON dict of MoEClassifier parameters"
-    )
+    add_moe_params_argument(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "moe.md"))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     MOE_PARAMS.update(args.moe_params)
-    MoEClassifier(**MOE_PARAMS)._validate_params()  # fail before hours of work, not after
     warnings.filterwarnings("ignore", category=UserWarning)  # splitter: absent columns
     data_dir = Path(args.data_dir)
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -15,7 +15,6 @@ Writes ``unseen.md``. ``python benchmarks/bench_unseen.py --help``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import _common as C
@@ -111,7 +110,6 @@ def report(table, cmd, args):
 
 
 def main(args):
-    C.MoEClassifier(**args.moe_params)._validate_params()  # fail before the fits, not after
     start = time.perf_counter()
     rows = []
     for name in args.datasets:
@@ -132,7 +130,5 @@ if __name__ == "__main__":
     parser.add_argument(
         "--min-rows", type=int, default=100, help="leave out attack types with this many rows"
     )
-    parser.add_argument(
-        "--moe-params", type=json.loads, default={}, help="JSON dict of MoEClassifier parameters"
-    )
+    C.add_moe_params_argument(parser)
     main(parser.parse_args())
