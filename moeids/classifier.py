@@ -653,8 +653,21 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         save_file(tensors, str(path), metadata={"moeids": json.dumps(config, default=_jsonable)})
 
     @classmethod
-    def load(cls, path) -> MoEClassifier:
-        """Read a model written by :meth:`save`, on its device if present, else the CPU."""
+    def load(cls, path, device=None) -> MoEClassifier:
+        """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        device : str or None, default=None
+            Where to put the network (``"cpu"``, ``"cuda"``, ...; ``device_`` and the
+            ``device`` parameter are set to it). None: the device it was fitted on when
+            that exists here, else the CPU with a :class:`DeviceFallbackWarning`.
+
+        Returns
+        -------
+        model : MoEClassifier
+        """
         from safetensors import safe_open
         from safetensors.torch import load_file
 
@@ -677,8 +690,10 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         model.pretrain_history_ = config["pretrain_history"]
         model.history_ = config["history"]
         model.n_iter_ = len(model.history_)
-        device = torch.device(config["device"])
-        if not _device_available(device):
+        if device is not None:
+            device = resolve_device(device)
+            model.device = str(device)
+        elif not _device_available(device := torch.device(config["device"])):
             warnings.warn(
                 f"MoEClassifier was fitted on {device}, which is not available here; it is "
                 "loaded on the CPU.",

@@ -369,6 +369,7 @@ def test_joblib_round_trip(fitted, tmp_path):
     np.testing.assert_array_equal(loaded.predict_gating(X), model.predict_gating(X))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a GPU model on a CPU machine")
 def test_pickle_of_cuda_model_loads_on_cpu(fitted):
     model, X, _ = fitted
     blob = pickle.dumps(model)
@@ -396,6 +397,7 @@ def test_save_load_round_trip(fitted, tmp_path):
         assert "moeids" in handle.metadata()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a GPU model on a CPU machine")
 def test_save_load_string_classes_and_cuda_fallback(tmp_path):
     X, y = grouped_data(n=80)
     model = tiny().fit(X.to_numpy(), np.array(["a", "b"])[y])
@@ -407,6 +409,20 @@ def test_save_load_string_classes_and_cuda_fallback(tmp_path):
     assert loaded.device_ == torch.device("cpu")
     assert not hasattr(loaded, "feature_names_in_")
     np.testing.assert_array_equal(loaded.predict(X.to_numpy()), expected)
+
+
+def test_load_onto_a_chosen_device(fitted, tmp_path):
+    model, X, _ = fitted
+    saved = pickle.loads(pickle.dumps(model))
+    saved.device_ = torch.device("cuda")  # as if it had been fitted on a GPU
+    saved.save(tmp_path / "m.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning: the device was chosen
+        loaded = MoEClassifier.load(tmp_path / "m.safetensors", device="cpu")
+    assert loaded.device_ == torch.device("cpu") and loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    with pytest.raises(ValueError, match="device='cuda:7'"):
+        MoEClassifier.load(tmp_path / "m.safetensors", device="cuda:7")
 
 
 def test_load_rejects_other_files(tmp_path):
