@@ -432,7 +432,7 @@ def moe_params_json(text):
 def add_moe_params_argument(parser):
     parser.add_argument(
         "--moe-params", type=moe_params_json, default={}, metavar="JSON",
-        help="non-default MoEClassifier parameters as a JSON dict, e.g. '{\"ema_decay\": 0.995}'",
+        help="non-default MoEClassifier parameters as a JSON dict, e.g. '{\"ema_decay\": 0.0}'",
     )  # fmt: skip
 
 

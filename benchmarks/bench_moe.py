@@ -15,7 +15,7 @@ NaN (columns absent) or zeros for the removed columns; the same on NSL-KDD
 many splits MoE wins, ties and loses against XGBoost. Once (unless ``--no-speed``): the
 time of a default ``fit`` on all 42k CIC-IDS2017 rows, and ``predict_proba`` throughput
 through the pipeline on a DataFrame of 20,000 flows with the model's FLOP count against a
-float32 matmul measured in the same run. ``--moe-params '{"ema_decay": 0.995}'`` gives
+float32 matmul measured in the same run. ``--moe-params '{"ema_decay": 0.0}'`` gives
 every MoEClassifier of the run these non-default parameters.
 """
 

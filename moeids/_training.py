@@ -121,8 +121,9 @@ def train_module(
         The parameters to optimise (default: all of ``module``).
     ema_decay : float, default=0.0
         When positive, an exponential moving average of the weights (this decay per
-        step) is what gets validated, kept as the best state and returned in
-        ``module``; training itself goes on from the raw weights. 0 disables it.
+        step, bias-corrected: see :func:`_ema_avg_fn`) is what gets validated, kept as the
+        best state and returned in ``module``; training itself goes on from the raw
+        weights. 0 disables it.
 
     Returns
     -------
@@ -136,9 +137,7 @@ def train_module(
     best_score, best_state, best_epoch, stale = -np.inf, None, 0, 0
     history: list[dict] = []
     averaged = (
-        torch.optim.swa_utils.AveragedModel(
-            module, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay)
-        )
+        torch.optim.swa_utils.AveragedModel(module, avg_fn=_ema_avg_fn(ema_decay))
         if ema_decay > 0
         else None
     )
@@ -200,6 +199,31 @@ def train_module(
         module.load_state_dict(best_state)
     module.eval()
     return history
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy``, on a copy when ``array`` is read-only.
+
+    pandas 3 (copy-on-write) and read-only memmaps give arrays that torch cannot share
+    without a warning; the estimators never write into their inputs, but a copy keeps that
+    promise without relying on it.
+    """
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def _ema_avg_fn(decay: float) -> Callable:
+    """Update rule of a bias-corrected exponential moving average of the weights.
+
+    After ``t`` steps the average is ``sum_s decay**(t - s) * w_s / sum_s decay**(t - s)``
+    over the weights ``w_1 .. w_t`` of every step, as Adam corrects its moments: a short fit
+    (fewer than ~``1 / (1 - decay)`` steps) is not pulled towards its first weights, and a long
+    one gets the plain moving average.
+    """
+
+    def update(averaged, current, num_averaged):
+        return averaged.lerp(current, (1 - decay) / (1 - decay ** (num_averaged + 1)))
+
+    return update
 
 
 def predict_batches(

@@ -30,6 +30,7 @@ from ._training import (
     predict_batches,
     resolve_device,
     seeded,
+    to_tensor,
     train_module,
 )
 from .nn import FeatureTokenizer, MFMHead, MoENetwork, mfm_loss
@@ -150,9 +151,10 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         epoch's weights are kept. In stage 2, training then resumes once from the best
         weights at a tenth of ``learning_rate`` (while epochs remain) and stops the same
         way. None trains all epochs at ``learning_rate``.
-    ema_decay : float, default=0.0
+    ema_decay : float, default=0.995
         When positive, stage 2 keeps an exponential moving average of the weights
-        (this decay per mini-batch step, so ``1 / (1 - ema_decay)`` steps are averaged);
+        (this decay per mini-batch step, so about ``1 / (1 - ema_decay)`` steps are
+        averaged; bias-corrected, so a fit of fewer steps averages the steps it has);
         the average is what is validated, kept as the best epoch and used for
         prediction. 0 uses the raw weights.
     class_weight : dict, "balanced" or None, default=None
@@ -263,7 +265,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         weight_decay=1e-4,
         validation_fraction=0.1,
         n_iter_no_change=5,
-        ema_decay=0.0,
+        ema_decay=0.995,
         class_weight=None,
         feature_dropout=0.4,
         expert_loss_weight=0.5,
@@ -375,7 +377,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         seed = draw_seed(self.random_state)
 
         train_idx, val_idx = self._split(y_encoded, seed)
-        X_all = torch.from_numpy(X)
+        X_all = to_tensor(X)
         y_all = torch.from_numpy(y_encoded.astype(np.int64))
         X_train, y_train = X_all[train_idx], y_all[train_idx]
         X_val, y_val = X_all[val_idx], y_all[val_idx]
@@ -555,7 +557,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
             return logits, F.softmax(logits, dim=1), weights
 
         logits, proba, weights = predict_batches(
-            run, [torch.from_numpy(X)], batch_size=_PREDICT_BATCH_SIZE, device=self.device_
+            run, [to_tensor(X)], batch_size=_PREDICT_BATCH_SIZE, device=self.device_
         )
         gate = np.zeros((len(X), len(EXPERTS)), dtype=np.float32)
         for k, name in enumerate(net.expert_names):

@@ -40,7 +40,14 @@ from sklearn.utils import Bunch, check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._training import draw_seed, predict_batches, resolve_device, seeded, train_module
+from ._training import (
+    draw_seed,
+    predict_batches,
+    resolve_device,
+    seeded,
+    to_tensor,
+    train_module,
+)
 from .persistence import TorchPickleMixin
 
 INSTALL_HINT = 'pip install --no-deps uni2ts==2.0.0 && pip install "moeids[moirai]"'
@@ -584,7 +591,7 @@ class MoiraiNLLDetector(TorchPickleMixin, OutlierMixin, BaseEstimator):
             }
             self.patch_size_ = self._resolve_patch_size(module, X.shape[1])
             packer = self._packer()
-            windows = torch.from_numpy(X)
+            windows = to_tensor(X)
 
             def loss_fn(net, batch):
                 return _window_nll(net, packer, batch).mean()
@@ -673,7 +680,7 @@ class MoiraiNLLDetector(TorchPickleMixin, OutlierMixin, BaseEstimator):
         with seeded(self._seed, self.device_):
             nll, keep = predict_batches(
                 lambda b: _point_nll(self.module_, packer, b),
-                [torch.from_numpy(X)],
+                [to_tensor(X)],
                 batch_size=self.batch_size,
                 device=self.device_,
             )
@@ -819,7 +826,7 @@ class MoiraiNLLDetector(TorchPickleMixin, OutlierMixin, BaseEstimator):
 
         with seeded(self._seed, self.device_):
             lower, median, upper, keep = predict_batches(
-                bounds, [torch.from_numpy(X)], batch_size=batch, device=self.device_
+                bounds, [to_tensor(X)], batch_size=batch, device=self.device_
             )
         return lower, median, upper, keep.astype(bool)
 

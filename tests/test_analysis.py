@@ -53,7 +53,7 @@ def tiny_moe():
         FeatureSplitter("cicids2017"),
         MoEClassifier(
             d_model=8, n_layers=1, n_heads=2, epochs=3, pretrain_epochs=0,
-            validation_fraction=0.0, random_state=0, device="cpu",
+            validation_fraction=0.0, ema_decay=0.0, random_state=0, device="cpu",
         ),
     )  # fmt: skip
 

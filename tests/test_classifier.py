@@ -17,7 +17,9 @@ from moeids.classifier import MoEClassifier, expert_losses, feature_groups_from_
 from moeids.persistence import DeviceFallbackWarning
 
 DATA = Path(__file__).resolve().parent / "data"
+# ema_decay=0: the default (0.995) averages the last ~200 steps, longer than these fits.
 TINY = {
+    "ema_decay": 0.0,
     "d_model": 8,
     "n_layers": 1,
     "n_heads": 2,
@@ -352,6 +354,18 @@ def test_same_random_state_same_model():
     assert not np.array_equal(a, c)
 
 
+def test_read_only_input_is_not_shared_with_torch():
+    # pandas 3 (copy-on-write) hands out read-only arrays; torch warns when it shares one
+    X, y = grouped_data(n=60)
+    X = np.ascontiguousarray(X, dtype=np.float32)  # as fit and predict use it: no copy
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = tiny(epochs=1).fit(X, y)
+        proba = model.predict_proba(X)
+    np.testing.assert_array_equal(proba, model.predict_proba(X.copy()))
+
+
 def test_fit_leaves_global_torch_rng_alone():
     X, y = grouped_data(n=60)
     torch.manual_seed(123)
@@ -492,6 +506,7 @@ def test_learns_real_cicids2017_slice():
                 batch_size=32,
                 learning_rate=3e-3,
                 validation_fraction=0.0,
+                ema_decay=0.0,
                 device="cpu",
                 random_state=0,
             ),

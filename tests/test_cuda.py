@@ -56,7 +56,7 @@ def run_without_gpu(code, *args):
     return done.stdout
 
 
-def test_fit_keeps_network_and_batches_on_the_gpu(gpu_pipeline):
+def test_fit_keeps_the_network_on_the_gpu(gpu_pipeline):
     pipe, X, y = gpu_pipeline
     model = pipe[-1]
     assert model.device_.type == "cuda"

@@ -37,9 +37,9 @@ def test_ema_returns_the_moving_average_of_the_steps():
     seen = []
     raw_final = _fit_linear(0.0, seen)
     steps = [*seen[1:], raw_final]  # weights after each of the 6 optimiser steps
-    expected = steps[0]
-    for weight in steps[1:]:
-        expected = 0.5 * expected + 0.5 * weight
+    # bias-corrected: the mean of the steps' weights, each weighted 0.5 ** (steps after it)
+    decays = 0.5 ** torch.arange(len(steps) - 1, -1, -1.0)
+    expected = sum(d * w for d, w in zip(decays, steps, strict=True)) / decays.sum()
     averaged = _fit_linear(0.5)
     torch.testing.assert_close(averaged, expected)
     assert not torch.allclose(averaged, raw_final)
