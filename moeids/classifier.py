@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from ._training import (
     train_module,
 )
 from .nn import FeatureTokenizer, MFMHead, MoENetwork, mfm_loss
-from .persistence import DeviceFallbackWarning, TorchPickleMixin, _device_available
+from .persistence import TorchPickleMixin, usable_device
 
 EXPERTS = ("tabular", "temporal")
 GROUPS = ("tabular", "temporal", "categorical")
@@ -664,7 +663,8 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         device : str or None, default=None
             Where to put the network (``"cpu"``, ``"cuda"``, ...; ``device_`` and the
             ``device`` parameter are set to it). None: the device it was fitted on when
-            that exists here, else the CPU with a :class:`DeviceFallbackWarning`.
+            that exists here, else the CPU with a
+            :class:`~moeids.persistence.DeviceFallbackWarning`.
 
         Returns
         -------
@@ -695,14 +695,8 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         if device is not None:
             device = resolve_device(device)
             model.device = str(device)
-        elif not _device_available(device := torch.device(config["device"])):
-            warnings.warn(
-                f"MoEClassifier was fitted on {device}, which is not available here; it is "
-                "loaded on the CPU.",
-                DeviceFallbackWarning,
-                stacklevel=2,
-            )
-            device = torch.device("cpu")
+        else:
+            device = usable_device(torch.device(config["device"]), cls.__name__)
         model.device_ = device
         model.module_ = model._build_network()
         model.module_.load_state_dict(load_file(str(path)))

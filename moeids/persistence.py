@@ -27,6 +27,18 @@ def _device_available(device: torch.device) -> bool:
     return device.type == "cpu"
 
 
+def usable_device(device: torch.device, owner: str) -> torch.device:
+    """``device`` when it exists here, else the CPU with a :class:`DeviceFallbackWarning`."""
+    if _device_available(device):
+        return device
+    warnings.warn(
+        f"{owner} was fitted on {device}, which is not available here; it is loaded on the CPU.",
+        DeviceFallbackWarning,
+        stacklevel=3,
+    )
+    return torch.device("cpu")
+
+
 class TorchPickleMixin:
     """Mixin for estimators whose fitted network lives in ``module_`` on ``device_``."""
 
@@ -47,15 +59,7 @@ class TorchPickleMixin:
         device = state.get("device_")
         if device is None:
             return
-        if not _device_available(device):
-            warnings.warn(
-                f"{type(self).__name__} was fitted on {device}, which is not available here; "
-                "it is loaded on the CPU.",
-                DeviceFallbackWarning,
-                stacklevel=2,
-            )
-            device = torch.device("cpu")
-            self.device_ = device
+        device = self.device_ = usable_device(device, type(self).__name__)
         for name in self._torch_modules:
             module = getattr(self, name, None)
             if module is not None:
