@@ -12,7 +12,8 @@ default parameters, test F1, then F1 with 50% of the feature columns removed fro
 test frame (5 random column subsets), against XGBoost trained on all features and given
 NaN (columns absent) or zeros for the removed columns; the same on NSL-KDD
 (``KDDTrain+_20Percent``). With several seeds, each table ends with the mean F1 and how
-many splits MoE wins, ties and loses against XGBoost. Once (unless ``--no-speed``): the
+many splits MoE wins, ties and loses against XGBoost, then the wrong predictions of
+both models by traffic (attack) type, summed over the splits. Once (unless ``--no-speed``): the
 time of a default ``fit`` on all 42k CIC-IDS2017 rows, and ``predict_proba`` throughput
 through the pipeline on a DataFrame of 20,000 flows with the model's FLOP count against a
 float32 matmul measured in the same run. ``--moe-params '{"ema_decay": 0.0}'`` gives
@@ -31,6 +32,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from _common import add_moe_params_argument, matmul_gflops
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
@@ -122,16 +124,22 @@ def evaluate(data, preset, seed):
         seed,
     )
     gate = moe[-1].predict_gating(moe[:-1].transform(X_test)).mean()
+    moe_pred, xgb_pred = moe.predict(X_test), xgb.predict(X_test)
+    errors = pd.DataFrame(
+        {"flows": 1, "moe": moe_pred != y[test], "xgb": xgb_pred != y[test]},
+        index=pd.Index(np.asarray(data.attack_type)[test], name="traffic type"),
+    )
     return {
         "seed": seed,
         "n_train": len(train),
         "n_test": len(test),
         "fit_s": fit_time,
         "epochs": f"{len(moe[-1].pretrain_history_)}+{moe[-1].n_iter_}",
-        "moe": scores(y[test], moe.predict(X_test)),
-        "xgb": scores(y[test], xgb.predict(X_test)),
+        "moe": scores(y[test], moe_pred),
+        "xgb": scores(y[test], xgb_pred),
         "removed": removed,
         "gate_tabular": float(gate["tabular"]),
+        "errors": errors.groupby(level=0).sum(),
     }
 
 
@@ -204,6 +212,17 @@ def fmt_runs(runs, title):
             f"{xgb.mean():.5f}; MoE ahead on {int((moe > xgb).sum())}, tied on "
             f"{int((moe == xgb).sum())}, behind on {int((moe < xgb).sum())}.",
         ]
+    errors = pd.concat([r["errors"] for r in runs]).groupby(level=0).sum().astype(int)
+    errors = errors[(errors.moe > 0) | (errors.xgb > 0)].sort_values("flows", ascending=False)
+    lines += [
+        "",
+        f"Wrong predictions by traffic type, summed over the {len(runs)} test split(s) "
+        "(on benign flows these are false positives; types without an error left out):",
+        "",
+        "| traffic type | test flows | MoEClassifier | XGBoost |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {t} | {e.flows} | {e.moe} | {e.xgb} |" for t, e in errors.iterrows()]
     return lines + [""]
 
 
@@ -233,7 +252,7 @@ def main(argv=None):
     for seed in args.seeds:
         for name in args.datasets:
             runs[name].append(evaluate(data[name], name, seed))
-            print(DATASETS[name][2], runs[name][-1], flush=True)
+            print(DATASETS[name][2], runs[name][-1]["moe"], runs[name][-1]["xgb"], flush=True)
 
     moe_args = ", ".join(f"{k}={v!r}" for k, v in MOE_PARAMS.items())
     command = "python benchmarks/bench_moe.py " + shlex.join(
