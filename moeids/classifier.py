@@ -131,7 +131,8 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
     dropout : float, default=0.1
         Dropout in the experts, the gate and the head.
     epochs : int, default=50
-        Maximum epochs of stage 2 (both learning-rate steps together).
+        Maximum epochs of stage 2 (both learning-rate steps together), not counting
+        ``refit_epochs``.
     pretrain_epochs : int, default=3
         Maximum epochs of stage 1 (masked feature modelling); 0 skips it.
     mask_ratio : float, default=0.3
@@ -156,6 +157,11 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         averaged; bias-corrected, so a fit of fewer steps averages the steps it has);
         the average is what is validated, kept as the best epoch and used for
         prediction. 0 uses the raw weights.
+    refit_epochs : int, default=5
+        Stage 2 ends with this many more epochs at a tenth of
+        ``learning_rate`` on the training and validation rows together (same loss, no
+        validation), so that the rows held out for early stopping are learnt from too.
+        Only when a validation split is held out; 0 disables it.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the stage-2 cross-entropy.
     feature_dropout : float, default=0.4
@@ -211,9 +217,11 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
     history_ : list of dict
         Per-epoch records of stage 2 (``train_loss``, ``val_loss``, ``val_f1``, ``time``,
         ``learning_rate``). ``train_loss`` includes the expert losses and feature
-        dropout; ``val_loss`` is the plain cross-entropy of the mixture.
+        dropout; ``val_loss`` is the plain cross-entropy of the mixture. The last
+        ``refit_epochs`` records (training plus validation rows) have no validation
+        metrics.
     n_iter_ : int
-        Epochs run in stage 2.
+        Epochs run in stage 2, ``refit_epochs`` included.
 
     Examples
     --------
@@ -237,6 +245,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 0.5, closed="both")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "ema_decay": [Interval(Real, 0, 1, closed="left")],
+        "refit_epochs": [Interval(Integral, 0, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "feature_dropout": [Interval(Real, 0, 0.95, closed="both")],
         "expert_loss_weight": [Interval(Real, 0, None, closed="left")],
@@ -265,6 +274,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=5,
         ema_decay=0.995,
+        refit_epochs=5,
         class_weight=None,
         feature_dropout=0.4,
         expert_loss_weight=0.5,
@@ -289,6 +299,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.ema_decay = ema_decay
+        self.refit_epochs = refit_epochs
         self.class_weight = class_weight
         self.feature_dropout = feature_dropout
         self.expert_loss_weight = expert_loss_weight
@@ -506,23 +517,31 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
 
         kwargs = self._train_kwargs(generator, validate is not None)
         history: list[dict] = []
-        best_loss, best_state = np.inf, None
-        for factor in _LR_FACTORS:
+
+        def run_phase(factor, tensors, epochs, stage, validate):
+            """Train ``epochs`` more at ``factor * learning_rate``; extend ``history``."""
             kwargs["learning_rate"] = self.learning_rate * factor
             records = train_module(
                 self.module_,
                 loss_fn,
-                [X_train, y_train],
-                epochs=self.epochs - len(history),
+                tensors,
+                epochs=epochs,
                 validate=validate,
                 ema_decay=self.ema_decay,
-                stage="train" if factor == 1 else f"train lr={kwargs['learning_rate']:.0e}",
+                stage=stage if factor == 1 else f"{stage} lr={kwargs['learning_rate']:.0e}",
                 **kwargs,
             )
             for record in records:
                 record["epoch"] += len(history)
                 record["learning_rate"] = kwargs["learning_rate"]
-            history += records
+            history.extend(records)
+            return records
+
+        best_loss, best_state = np.inf, None
+        for factor in _LR_FACTORS:
+            records = run_phase(
+                factor, [X_train, y_train], self.epochs - len(history), "train", validate
+            )
             if kwargs["n_iter_no_change"] is None:
                 break
             phase_loss = min(record["val_loss"] for record in records)
@@ -533,6 +552,10 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
                 self.module_.load_state_dict(best_state)
             if len(history) >= self.epochs:
                 break
+        if len(X_val) and self.refit_epochs:  # learn from the validation rows too
+            kwargs["n_iter_no_change"] = None
+            all_rows = [torch.cat([X_train, X_val]), torch.cat([y_train, y_val])]
+            run_phase(_LR_FACTORS[-1], all_rows, self.refit_epochs, "refit", None)
         return history
 
     def _f1(self, y_true, y_pred) -> float:

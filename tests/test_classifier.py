@@ -18,8 +18,10 @@ from moeids.persistence import DeviceFallbackWarning
 
 DATA = Path(__file__).resolve().parent / "data"
 # ema_decay=0: the default (0.995) averages the last ~200 steps, longer than these fits.
+# refit_epochs=0: tested on its own below; it would lengthen every fit here.
 TINY = {
     "ema_decay": 0.0,
+    "refit_epochs": 0,
     "d_model": 8,
     "n_layers": 1,
     "n_heads": 2,
@@ -187,9 +189,35 @@ def test_learning_rate_step_after_early_stopping():
     assert 1e-3 in rates  # patience 1 stops the first step early
 
 
+def test_refit_phase_trains_on_validation_rows_too(monkeypatch):
+    import moeids.classifier as classifier
+
+    rows = []
+
+    def recording(module, loss_fn, train_tensors, **kwargs):
+        rows.append((len(train_tensors[0]), kwargs["learning_rate"], kwargs["validate"]))
+        return train_module(module, loss_fn, train_tensors, **kwargs)
+
+    train_module = classifier.train_module
+    monkeypatch.setattr(classifier, "train_module", recording)
+    X, y = grouped_data(n=200)
+    base = tiny(epochs=4, pretrain_epochs=0).fit(X, y)
+    n_base = len(base.history_)
+    refit = tiny(epochs=4, pretrain_epochs=0, refit_epochs=2).fit(X, y)
+    assert refit.n_iter_ == n_base + 2
+    assert [r["epoch"] for r in refit.history_] == list(range(1, n_base + 3))
+    same_fit = [r["val_loss"] for r in refit.history_[:n_base]]  # identical up to the refit
+    assert same_fit == [r["val_loss"] for r in base.history_]
+    lr = refit.learning_rate * 0.1
+    assert all("val_loss" not in r and r["learning_rate"] == lr for r in refit.history_[-2:])
+    assert rows[-1] == (200, lr, None)  # 180 training + 20 validation rows, no validation
+    assert {n for n, _, _ in rows[:-1]} == {180}
+    assert not np.allclose(refit.predict_proba(X), base.predict_proba(X))
+
+
 def test_no_validation_trains_all_epochs():
     X, y = grouped_data()
-    model = tiny(validation_fraction=0.0, epochs=4).fit(X, y)
+    model = tiny(validation_fraction=0.0, epochs=4, refit_epochs=3).fit(X, y)
     assert len(model.history_) == 4 and "val_loss" not in model.history_[0]
 
 
