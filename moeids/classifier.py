@@ -158,10 +158,10 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         the average is what is validated, kept as the best epoch and used for
         prediction. 0 uses the raw weights.
     refit_epochs : int, default=5
-        Stage 2 ends with this many more epochs at a tenth of
-        ``learning_rate`` on the training and validation rows together (same loss, no
-        validation), so that the rows held out for early stopping are learnt from too.
-        Only when a validation split is held out; 0 disables it.
+        Stage 2 ends with this many more epochs at a tenth of ``learning_rate`` on the
+        training and validation rows together (same loss, no validation), so that the
+        rows held out for early stopping are learnt from too. Only when a validation
+        split is held out; 0 disables it.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the stage-2 cross-entropy.
     feature_dropout : float, default=0.4
