@@ -12,13 +12,14 @@ default parameters, test F1, then F1 with 50% of the feature columns removed fro
 test frame (5 random column subsets), against XGBoost trained on all features and given
 NaN (columns absent) or zeros for the removed columns; the same on NSL-KDD
 (``KDDTrain+_20Percent``). With several seeds, each table ends with the mean F1 and how
-many splits MoE wins, ties and loses against XGBoost, then the wrong predictions of
-both models by traffic (attack) type, summed over the splits, and the mean F1 difference
-with a 95% interval that allows for the splits sharing rows. Once (unless ``--no-speed``): the
-time of a default ``fit`` on all 42k CIC-IDS2017 rows, and ``predict_proba`` throughput
-through the pipeline on a DataFrame of 20,000 flows with the model's FLOP count against a
-float32 matmul measured in the same run. ``--moe-params '{"ema_decay": 0.0}'`` gives
-every MoEClassifier of the run these non-default parameters.
+many splits MoE wins, ties and loses against XGBoost (from five splits on, also the mean
+F1 difference with a 95% interval that allows for the splits sharing rows), then the wrong
+predictions of both models by traffic (attack) type, summed over the splits. Once (unless
+``--no-speed``): the time of a default ``fit`` on all 42k CIC-IDS2017 rows, and
+``predict_proba`` throughput through the pipeline on a DataFrame of 20,000 flows with the
+model's FLOP count against a float32 matmul measured in the same run.
+``--moe-params '{"ema_decay": 0.0}'`` gives every MoEClassifier of the run these
+non-default parameters.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ DATASETS = {  # name: (file in the data folder, loader, title, description)
 }
 N_DRAWS = 5
 N_THROUGHPUT = 20_000
+MIN_SPLITS_FOR_INTERVAL = 5  # with fewer, the spread of the differences is barely known
 MOE_PARAMS: dict = {}  # non-default MoEClassifier parameters, from --moe-params
 
 
@@ -225,13 +227,15 @@ def fmt_runs(runs, title):
     if len(runs) > 1:
         moe = np.array([r["moe"]["f1"] for r in runs])
         xgb = np.array([r["xgb"]["f1"] for r in runs])
-        lines += [
-            "",
+        summary = (
             f"Over {len(runs)} splits: mean F1 MoEClassifier {moe.mean():.5f}, XGBoost "
             f"{xgb.mean():.5f}; MoE ahead on {int((moe > xgb).sum())}, tied on "
-            f"{int((moe == xgb).sum())}, behind on {int((moe < xgb).sum())}. "
-            + difference_interval(moe - xgb, runs[0]["n_test"] / runs[0]["n_train"]),
-        ]
+            f"{int((moe == xgb).sum())}, behind on {int((moe < xgb).sum())}."
+        )
+        if len(runs) >= MIN_SPLITS_FOR_INTERVAL:
+            ratio = runs[0]["n_test"] / runs[0]["n_train"]
+            summary += " " + difference_interval(moe - xgb, ratio)
+        lines += ["", summary]
     errors = pd.concat([r["errors"] for r in runs]).groupby(level=0).sum().astype(int)
     errors = errors[(errors.moe > 0) | (errors.xgb > 0)].sort_values("flows", ascending=False)
     lines += [
