@@ -166,7 +166,7 @@ def test_numeric_embeddings_learn(embedding):
     assert tokenizer.numeric_embedding == embedding
     if embedding == "piecewise_linear":  # 9 edges per numeric column, quantiles of X
         edges = tokenizer.bin_edges
-        scaled = model.module_.scaled(torch.from_numpy(X.to_numpy()))[:, :4]
+        scaled = model.module_.scaled(torch.tensor(X.to_numpy()))[:, :4]
         assert edges.shape == (4, 9) and (edges.diff(dim=1) >= 0).all()
         assert (edges[:, 0] >= scaled.min(0).values).all()
         assert (edges[:, -1] <= scaled.max(0).values).all()
@@ -300,7 +300,7 @@ def test_expert_without_inputs_gets_zero_weight(fitted):
     gate = model.predict_gating(no_tabular)
     assert (gate["tabular"] == 0).all() and (gate["temporal"] == 1).all()
     full = model.predict_gating(X)
-    np.testing.assert_allclose(full.sum(1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(full.sum(axis=1), 1.0, rtol=1e-6)
     assert full.index.equals(X.index)
 
 

@@ -79,7 +79,7 @@ def normalize_unsw_nb15_label(values):
     -------
     labels : pandas.Series of str
     """
-    stripped = values.fillna("").astype(str).str.strip()
+    stripped = values.astype(object).fillna("").astype(str).str.strip()
     uniques = stripped.unique()
     return stripped.map({u: _LABEL_LOOKUP.get(u.lower(), u) for u in uniques})
 
