@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/bench_moe.py [DATA_DIR] [--seeds 0 1 2] [--datasets cicids2017 nsl_kdd]
-                                   [--no-speed] [--moe-params JSON] [--threads N] [--out PATH]
+                                   [--no-speed] [--moe-params JSON] [--networks K]
+                                   [--threads N] [--out PATH]
 
 ``DATA_DIR`` defaults to ``../shared/datasets`` (relative to the repository root). For
 every seed: a stratified 75/25 split of the shared corrected CIC-IDS2017 sample (binary,
@@ -19,7 +20,9 @@ predictions of both models by traffic (attack) type, summed over the splits. Onc
 ``predict_proba`` throughput through the pipeline on a DataFrame of 20,000 flows with the
 model's FLOP count against a float32 matmul measured in the same run.
 ``--moe-params '{"ema_decay": 0.0}'`` gives every MoEClassifier of the run these
-non-default parameters.
+non-default parameters. ``--networks 3`` replaces each MoEClassifier by the soft vote
+(``sklearn.ensemble.VotingClassifier``, mean of the probabilities) of three, with
+``random_state`` seed, seed + 1000, seed + 2000: a deep ensemble at three times the fit time.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import pandas as pd
 import torch
 from _common import add_moe_params_argument, matmul_gflops
 from scipy import stats
+from sklearn.ensemble import VotingClassifier
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -85,8 +89,23 @@ def difference_interval(differences, test_train_ratio):
     )
 
 
-def moe_pipeline(preset, seed):
-    return make_pipeline(FeatureSplitter(preset), MoEClassifier(random_state=seed, **MOE_PARAMS))
+def moe_pipeline(preset, seed, n_networks=1):
+    """FeatureSplitter + MoEClassifier, or + the soft vote of ``n_networks`` of them."""
+    if n_networks == 1:
+        model = MoEClassifier(random_state=seed, **MOE_PARAMS)
+    else:
+        members = [
+            (f"moe{k}", MoEClassifier(random_state=seed + 1000 * k, **MOE_PARAMS))
+            for k in range(n_networks)
+        ]
+        model = VotingClassifier(members, voting="soft")
+    return make_pipeline(FeatureSplitter(preset), model)
+
+
+def networks(pipe):
+    """The fitted MoEClassifier(s) at the end of a ``moe_pipeline``."""
+    model = pipe[-1]
+    return model.estimators_ if isinstance(model, VotingClassifier) else [model]
 
 
 def xgb_pipeline(preset, seed):
@@ -125,12 +144,12 @@ def removed_feature_f1(models, X_test, y_test, features, seed):
     return {name: (float(np.mean(f)), float(np.min(f))) for name, f in results.items()}
 
 
-def evaluate(data, preset, seed):
+def evaluate(data, preset, seed, n_networks):
     """Fit MoE and XGBoost on a stratified 75/25 split; full and 50%-feature F1."""
     y = data.target.to_numpy()
     train, test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=seed)
     X_train, X_test = data.data.iloc[train], data.data.iloc[test]
-    moe = moe_pipeline(preset, seed)
+    moe = moe_pipeline(preset, seed, n_networks)
     start = time.perf_counter()
     moe.fit(X_train, y[train])
     fit_time = time.perf_counter() - start
@@ -144,7 +163,8 @@ def evaluate(data, preset, seed):
         features,
         seed,
     )
-    gate = moe[-1].predict_gating(moe[:-1].transform(X_test)).mean()
+    Z_test = moe[:-1].transform(X_test)
+    gate = pd.concat([net.predict_gating(Z_test) for net in networks(moe)]).mean()
     moe_pred, xgb_pred = moe.predict(X_test), xgb.predict(X_test)
     errors = pd.DataFrame(
         {"flows": 1, "moe": moe_pred != y[test], "xgb": xgb_pred != y[test]},
@@ -155,7 +175,7 @@ def evaluate(data, preset, seed):
         "n_train": len(train),
         "n_test": len(test),
         "fit_s": fit_time,
-        "epochs": f"{len(moe[-1].pretrain_history_)}+{moe[-1].n_iter_}",
+        "epochs": ", ".join(f"{len(n.pretrain_history_)}+{n.n_iter_}" for n in networks(moe)),
         "moe": scores(y[test], moe_pred),
         "xgb": scores(y[test], xgb_pred),
         "removed": removed,
@@ -261,12 +281,19 @@ def main(argv=None):
         "--no-speed", action="store_true", help="skip the full-size fit and the throughput"
     )
     add_moe_params_argument(parser)
+    parser.add_argument(
+        "--networks", type=int, default=1, help="soft-vote this many MoEClassifiers per model"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "moe.md"))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     MOE_PARAMS.update(args.moe_params)
+    if args.networks < 1:
+        parser.error(f"--networks must be at least 1, got {args.networks}")
+    if args.networks > 1 and not args.no_speed:
+        parser.error("--networks above 1 needs --no-speed (the speed section times one network)")
     warnings.filterwarnings("ignore", category=UserWarning)  # splitter: absent columns
     data_dir = Path(args.data_dir)
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -275,10 +302,16 @@ def main(argv=None):
     runs = {name: [] for name in args.datasets}
     for seed in args.seeds:
         for name in args.datasets:
-            runs[name].append(evaluate(data[name], name, seed))
+            runs[name].append(evaluate(data[name], name, seed, args.networks))
             print(DATASETS[name][2], runs[name][-1]["moe"], runs[name][-1]["xgb"], flush=True)
 
     moe_args = ", ".join(f"{k}={v!r}" for k, v in MOE_PARAMS.items())
+    ensemble = (
+        f" in a soft vote of {args.networks} (`VotingClassifier(voting='soft')`, "
+        "`random_state` seed + 1000 k)"
+        if args.networks > 1
+        else ""
+    )
     command = "python benchmarks/bench_moe.py " + shlex.join(
         ["../shared/datasets" if a == args.data_dir else a for a in (argv or sys.argv[1:])]
     )
@@ -290,7 +323,7 @@ def main(argv=None):
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"torch {torch.__version__} with {torch.get_num_threads()} threads, load average "
         f"{load_avg:.1f} at start. Models: `MoEClassifier({moe_args})`"
-        f"{' (other parameters default)' if MOE_PARAMS else ' defaults'}, "
+        f"{' (other parameters default)' if MOE_PARAMS else ' defaults'}{ensemble}, "
         "`XGBClassifier()` defaults, each after `FeatureSplitter(preset)`.",
         "",
         "Data: " + "; ".join(DATASETS[name][3] for name in args.datasets) + ". "

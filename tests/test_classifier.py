@@ -484,6 +484,21 @@ def test_grid_search_and_cross_val_score():
     assert search.best_params_["d_model"] in (8, 16)
 
 
+def test_soft_vote_of_networks_averages_their_probabilities():
+    """A deep ensemble through sklearn (what benchmarks/bench_moe.py --networks runs)."""
+    from sklearn.ensemble import VotingClassifier
+
+    X, y = grouped_data(n=120)
+    labels = np.array(["benign", "attack"])[y]
+    members = [(f"moe{k}", tiny(random_state=k)) for k in range(2)]
+    vote = VotingClassifier(members, voting="soft").fit(X, labels)
+    first, second = vote.estimators_
+    assert not np.allclose(first.predict_proba(X), second.predict_proba(X))
+    mean = (first.predict_proba(X) + second.predict_proba(X)) / 2
+    np.testing.assert_allclose(vote.predict_proba(X), mean, rtol=1e-6)
+    assert set(vote.predict(X)) <= {"benign", "attack"}
+
+
 def test_pipeline_with_feature_splitter_routes_groups():
     from moeids.preprocessing import FeatureSplitter
 
