@@ -38,9 +38,9 @@ from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
 import moeids
 from moeids.datasets import RT_IOT2022_BENIGN_CLASSES, load_ciciot2023, load_rt_iot2022
-from moeids.detector import MoiraiNLLDetector
-from moeids.synthetic import make_synthetic_attacks, mix_windows
-from moeids.windows import (
+from moeids.moirai.detector import MoiraiNLLDetector
+from moeids.moirai.synthetic import make_synthetic_attacks, mix_windows
+from moeids.moirai.windows import (
     CICIOT2023_WINDOW_FEATURES,
     RT_IOT2022_WINDOW_FEATURES,
     FlowWindower,

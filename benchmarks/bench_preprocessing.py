@@ -15,7 +15,7 @@ from pathlib import Path
 import _common as C
 
 from moeids import FeatureSplitter
-from moeids.preprocessing import MissingFeaturesWarning
+from moeids.features.splitter import MissingFeaturesWarning
 
 N_ROWS = 20_000
 

@@ -2,11 +2,12 @@
 
 Public API (imported lazily so that ``import moeids`` stays fast):
 
-- :class:`FeatureSplitter` -- raw flow columns -> expert inputs (``moeids.preprocessing``)
-- :class:`MoEClassifier` -- gated FT-Transformer + 1D-CNN classifier (``moeids.classifier``)
-- :class:`MoiraiNLLDetector` -- Moirai fine-tuned with an NLL loss (``moeids.detector``)
-- :class:`FlowWindower`, :func:`make_windows` -- flows -> windows (``moeids.windows``)
-- ``moeids.datasets``, ``moeids.analysis``, ``moeids.synthetic`` -- submodules
+- :class:`FeatureSplitter` -- raw flow columns -> expert inputs (``moeids.features``)
+- :class:`MoEClassifier` -- path A, gated FT-Transformer + 1D-CNN classifier (``moeids.moe``)
+- :class:`MoiraiNLLDetector`, :class:`FlowWindower`, :func:`make_windows` -- path B, flow
+  windows scored by Moirai's NLL (``moeids.moirai``)
+- ``moeids.datasets``, ``moeids.features``, ``moeids.moe``, ``moeids.moirai``,
+  ``moeids.analysis`` -- submodules
 """
 
 from importlib import import_module
@@ -14,13 +15,13 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _LAZY = {
-    "FeatureSplitter": "moeids.preprocessing",
-    "MoEClassifier": "moeids.classifier",
-    "MoiraiNLLDetector": "moeids.detector",
-    "FlowWindower": "moeids.windows",
-    "make_windows": "moeids.windows",
+    "FeatureSplitter": "moeids.features",
+    "MoEClassifier": "moeids.moe",
+    "MoiraiNLLDetector": "moeids.moirai",
+    "FlowWindower": "moeids.moirai",
+    "make_windows": "moeids.moirai",
 }
-_SUBMODULES = {"datasets", "analysis", "synthetic"}
+_SUBMODULES = {"analysis", "datasets", "features", "moe", "moirai"}
 
 __all__ = [*_LAZY, *sorted(_SUBMODULES), "__version__"]
 

@@ -26,7 +26,7 @@ from moeids.analysis import (
     sensor_profile_scores,
 )
 from moeids.datasets import CICIDS2017_FEATURES, load_cicids2017
-from moeids.preprocessing import MissingFeaturesWarning
+from moeids.features.splitter import MissingFeaturesWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = (

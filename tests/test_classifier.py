@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from moeids.classifier import MoEClassifier, expert_losses, feature_groups_from_names
+from moeids.moe.classifier import MoEClassifier, expert_losses, feature_groups_from_names
 from moeids.persistence import DeviceFallbackWarning
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -190,7 +190,7 @@ def test_learning_rate_step_after_early_stopping():
 
 
 def test_refit_phase_trains_on_validation_rows_too(monkeypatch):
-    import moeids.classifier as classifier
+    import moeids.moe.classifier as classifier
 
     rows = []
 
@@ -500,7 +500,7 @@ def test_soft_vote_of_networks_averages_their_probabilities():
 
 
 def test_pipeline_with_feature_splitter_routes_groups():
-    from moeids.preprocessing import FeatureSplitter
+    from moeids.features.splitter import FeatureSplitter
 
     rng = np.random.default_rng(0)
     n = 120
@@ -532,7 +532,7 @@ def test_pipeline_with_feature_splitter_routes_groups():
 def test_learns_real_cicids2017_slice():
     """Multi-class attack type on 292 real corrected CIC-IDS2017 flows (16 classes)."""
     from moeids.datasets import load_cicids2017
-    from moeids.preprocessing import FeatureSplitter
+    from moeids.features.splitter import FeatureSplitter
 
     bunch = load_cicids2017(DATA / "cic_ids2017" / "cicids2017_improved.slice.csv.gz")
     y = bunch.attack_type.to_numpy()

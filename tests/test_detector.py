@@ -9,7 +9,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import estimator_checks_generator, parametrize_with_checks
 
-from moeids.detector import INSTALL_HINT, MoiraiNLLDetector, _distribution, _Packer
+from moeids.moirai.detector import INSTALL_HINT, MoiraiNLLDetector, _distribution, _Packer
 
 pytestmark = pytest.mark.moirai
 
@@ -76,7 +76,7 @@ def unsupervised(data):
 @pytest.mark.parametrize("patch_size", [8, 16, 32])
 def test_fast_distribution_matches_uni2ts_forward(patch_size):
     """_distribution must equal MoiraiModule.forward (which pads tokens to 128 values)."""
-    from moeids.detector import _new_module
+    from moeids.moirai.detector import _new_module
 
     torch.manual_seed(0)
     module = _new_module("tiny").eval()

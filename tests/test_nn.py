@@ -1,9 +1,9 @@
-"""Unit tests of the pure-torch building blocks in moeids.nn."""
+"""Unit tests of the pure-torch building blocks in moeids.moe."""
 
 import pytest
 import torch
 
-from moeids.nn import (
+from moeids.moe import (
     FeatureTokenizer,
     FTTransformer,
     Gate,

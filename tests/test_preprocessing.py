@@ -1,4 +1,4 @@
-"""Tests for moeids.preprocessing.FeatureSplitter and its name rules."""
+"""Tests for moeids.features.splitter.FeatureSplitter and its name rules."""
 
 import pickle
 import warnings
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import moeids
-from moeids._feature_groups import PRESETS, assign_group, normalize_name
-from moeids.preprocessing import MissingFeaturesWarning
+from moeids.features.groups import PRESETS, assign_group, normalize_name
+from moeids.features.splitter import MissingFeaturesWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"

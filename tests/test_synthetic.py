@@ -1,9 +1,9 @@
-"""Tests for moeids.synthetic: synthetic stealthy attack windows and the mixer."""
+"""Tests for moeids.moirai.synthetic: synthetic stealthy attack windows and the mixer."""
 
 import numpy as np
 import pytest
 
-from moeids.synthetic import KINDS, make_synthetic_attacks, mix_windows
+from moeids.moirai.synthetic import KINDS, make_synthetic_attacks, mix_windows
 
 
 @pytest.fixture(scope="module")

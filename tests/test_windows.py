@@ -1,4 +1,4 @@
-"""Tests for moeids.windows: make_windows and FlowWindower."""
+"""Tests for moeids.moirai.windows: make_windows and FlowWindower."""
 
 from contextlib import nullcontext
 from pathlib import Path
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from moeids.windows import (
+from moeids.moirai.windows import (
     CICIOT2023_WINDOW_FEATURES,
     DESIGN_FEATURES,
     RT_IOT2022_WINDOW_FEATURES,

@@ -70,9 +70,9 @@ def _resolve_features(frame, features):
                     ("CICIOT2023_WINDOW_FEATURES", CICIOT2023_WINDOW_FEATURES),
                 ):
                     if all(c in frame.columns for c in cols):
-                        hint = f"; these columns look like moeids.windows.{name}"
+                        hint = f"; these columns look like moeids.moirai.windows.{name}"
                 raise ValueError(
-                    "features=None uses the 12 design features (moeids.windows."
+                    "features=None uses the 12 design features (moeids.moirai.windows."
                     f"DESIGN_FEATURES), but the frame lacks {missing[:3]}"
                     f"{' ...' if len(missing) > 3 else ''}; pass features=[column names]{hint}"
                 )

@@ -380,7 +380,7 @@ def plot_gating(
 
 def _predict_quietly(model, X):
     """``model.predict(X)`` without the "columns absent" warning the removal causes."""
-    from moeids.preprocessing import MissingFeaturesWarning
+    from moeids.features.splitter import MissingFeaturesWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingFeaturesWarning)

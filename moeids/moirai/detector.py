@@ -40,7 +40,7 @@ from sklearn.utils import Bunch, check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._training import (
+from .._training import (
     draw_seed,
     predict_batches,
     resolve_device,
@@ -48,7 +48,7 @@ from ._training import (
     to_tensor,
     train_module,
 )
-from .persistence import TorchPickleMixin
+from ..persistence import TorchPickleMixin
 
 INSTALL_HINT = 'pip install --no-deps uni2ts==2.0.0 && pip install "moeids[moirai]"'
 

@@ -1,6 +1,6 @@
 """MoEClassifier: a gated FT-Transformer + 1D-CNN classifier with a scikit-learn API.
 
-The estimator is a thin wrapper: :mod:`moeids.nn` holds the network, :mod:`moeids._training`
+The estimator is a thin wrapper: :mod:`moeids.moe` holds the network, :mod:`moeids._training`
 the training loop, :mod:`moeids.persistence` the device-safe pickling. ``docs/classifier.md``
 describes the design, the defaults and how missing features are handled.
 """
@@ -24,7 +24,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._training import (
+from .._training import (
     draw_seed,
     predict_batches,
     resolve_device,
@@ -32,8 +32,10 @@ from ._training import (
     to_tensor,
     train_module,
 )
-from .nn import FeatureTokenizer, MFMHead, MoENetwork, mfm_loss
-from .persistence import TorchPickleMixin, usable_device
+from ..persistence import TorchPickleMixin, usable_device
+from .mfm import MFMHead, mfm_loss
+from .network import MoENetwork
+from .tokenizer import FeatureTokenizer
 
 EXPERTS = ("tabular", "temporal")
 GROUPS = ("tabular", "temporal", "categorical")
@@ -210,7 +212,7 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         Largest code seen in ``fit`` plus one, per categorical column.
     device_ : torch.device
         Where the network lives.
-    module_ : moeids.nn.MoENetwork
+    module_ : moeids.moe.MoENetwork
         The fitted network.
     pretrain_history_ : list of dict
         Per-epoch records of stage 1 (empty when skipped).

@@ -9,7 +9,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from moeids._feature_groups import EXCLUDED, GROUPS, PRESETS, assign_group
+from moeids.features.groups import EXCLUDED, GROUPS, PRESETS, assign_group
 
 __all__ = ["FeatureSplitter", "MissingFeaturesWarning"]
 
@@ -119,7 +119,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
     ----------
     feature_groups : "auto", str or dict, default="auto"
         How columns are assigned to groups. ``"auto"`` uses the name and dtype rules of
-        ``moeids._feature_groups`` (identifiers, timestamps and labels are excluded);
+        ``moeids.features.groups`` (identifiers, timestamps and labels are excluded);
         a preset name (``"cicids2017"``, ``"unsw_nb15"``, ``"ciciot2023"``,
         ``"rt_iot2022"``, ``"nsl_kdd"``) applies that dataset's documented decisions
         first, then the same rules. A dict ``{group: [columns]}`` with groups among

@@ -1,4 +1,4 @@
-"""Command line: ``moeids demo``.
+"""``moeids demo``: train, evaluate and explain on the bundled real CIC-IDS2017 sample.
 
 The demo trains ``FeatureSplitter + MoEClassifier`` on the real CIC-IDS2017 sample bundled
 with the package, then prints the three views a user asks for before trusting a detector:
@@ -8,8 +8,6 @@ are missing. It runs offline.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -49,7 +47,7 @@ def demo(args) -> int:
     from moeids import FeatureSplitter, MoEClassifier
     from moeids.analysis import gating_report, plot_gating, robustness_curve
     from moeids.datasets import load_sample
-    from moeids.preprocessing import MissingFeaturesWarning
+    from moeids.features.splitter import MissingFeaturesWarning
 
     pd.set_option("display.width", 120)
     flows = load_sample()
@@ -122,9 +120,8 @@ def demo(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="moeids", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_parser(commands) -> None:
+    """Register ``moeids demo`` on the ``commands`` subparsers."""
     run = commands.add_parser(
         "demo", help="train, evaluate and explain on the bundled real CIC-IDS2017 sample"
     )
@@ -135,9 +132,3 @@ def main(argv=None) -> int:
     run.add_argument("--verbose", type=int, default=1, help="0 = quiet, 1 = one line per epoch")
     run.add_argument("--out", type=Path, default=None, help="folder for gate-weight plots (PNG)")
     run.set_defaults(handler=demo)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from moeids.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""The column-name contract between :class:`FeatureSplitter` and the models.
+
+The splitter names each output column ``group__column`` with ``group`` in :data:`GROUPS`;
+a model reads the groups back from those names once, in ``fit``. A name without a known
+group prefix (or no names at all, a plain matrix) is tabular.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["EXPERTS", "GROUPS", "feature_groups_from_names", "feature_name", "input_name"]
+
+GROUPS = ("tabular", "temporal", "categorical")
+"""Feature groups, in the splitter's output order."""
+
+EXPERTS = ("tabular", "temporal")
+"""The experts of :class:`moeids.MoEClassifier`; categorical columns feed the tabular one."""
+
+_SEPARATOR = "__"
+
+
+def feature_name(group: str, column: str) -> str:
+    """Output name of input ``column`` in ``group``: ``"group__column"``.
+
+    Parameters
+    ----------
+    group : str
+        One of :data:`GROUPS`.
+    column : str
+        Input column name.
+
+    Returns
+    -------
+    name : str
+    """
+    if group not in GROUPS:
+        raise ValueError(f"group {group!r} is not one of {GROUPS}")
+    return f"{group}{_SEPARATOR}{column}"
+
+
+def input_name(name) -> str:
+    """Input column of an output name: ``"temporal__Flow Duration"`` -> ``"Flow Duration"``.
+
+    Parameters
+    ----------
+    name : str
+        An output name; one without a known group prefix is returned unchanged.
+
+    Returns
+    -------
+    column : str
+    """
+    prefix, sep, rest = str(name).partition(_SEPARATOR)
+    return rest if sep and prefix in GROUPS else str(name)
+
+
+def feature_groups_from_names(names) -> np.ndarray:
+    """Group of each column from its ``group__column`` name.
+
+    Parameters
+    ----------
+    names : array-like of str of shape (n_features,)
+
+    Returns
+    -------
+    groups : ndarray of str of shape (n_features,)
+        ``"tabular"``, ``"temporal"`` or ``"categorical"``; names without a known group
+        prefix are ``"tabular"``.
+    """
+    groups = []
+    for name in names:
+        prefix, sep, _ = str(name).partition(_SEPARATOR)
+        groups.append(prefix if sep and prefix in GROUPS else "tabular")
+    return np.asarray(groups, dtype=object)

@@ -1,0 +1,93 @@
+"""Per-flow decisions of a fitted detector: the one record that predict, serve, stream and
+scan all write.
+
+A decision holds the predicted label, the class probabilities, the gate weights and the
+names of the input features that were missing for that flow, so that an analyst reading an
+alert sees what the model knew.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from .features.names import input_name
+
+__all__ = ["decision_columns", "score_flows", "split_model"]
+
+
+def split_model(model):
+    """(preprocessing, classifier) of a fitted pipeline, or (None, model) for a bare one.
+
+    Parameters
+    ----------
+    model : Pipeline or MoEClassifier
+        Fitted; a Pipeline's last step must have ``predict_proba`` and ``explain``.
+
+    Returns
+    -------
+    preprocessing : Pipeline or None
+    classifier : estimator
+    """
+    if isinstance(model, Pipeline):
+        return (model[:-1] if len(model) > 1 else None), model[-1]
+    return None, model
+
+
+def decision_columns(model) -> list[str]:
+    """Column names of :func:`score_flows`' output for ``model``.
+
+    Parameters
+    ----------
+    model : Pipeline or MoEClassifier, fitted
+
+    Returns
+    -------
+    columns : list of str
+    """
+    classes = split_model(model)[1].classes_
+    if len(classes) == 2:
+        probabilities = ["attack_probability"]
+    else:
+        probabilities = [f"proba_{c}" for c in classes]
+    return ["label", *probabilities, "gate_tabular", "gate_temporal", "missing_features"]
+
+
+def score_flows(model, flows) -> pd.DataFrame:
+    """Score raw flows: label, probabilities, gate weights and missing features per flow.
+
+    Parameters
+    ----------
+    model : Pipeline or MoEClassifier, fitted
+        Usually ``make_pipeline(FeatureSplitter(), MoEClassifier())``.
+    flows : DataFrame of shape (n_flows, n_columns)
+        Raw flow features; absent columns and NaN cells are missing features.
+
+    Returns
+    -------
+    decisions : DataFrame of shape (n_flows, len(decision_columns(model)))
+        ``label`` (the predicted class), ``attack_probability`` (probability of
+        ``classes_[1]``, binary models) or one ``proba_<class>`` column per class,
+        ``gate_tabular`` and ``gate_temporal`` (expert weights) and
+        ``missing_features`` (list of the input feature names missing in that flow).
+        The index is ``flows``' index.
+    """
+    preprocessing, classifier = split_model(model)
+    features = preprocessing.transform(flows) if preprocessing is not None else flows
+    _, proba, gate, values = classifier._forward(features)
+    names = np.asarray([input_name(n) for n in classifier._feature_names()], dtype=object)
+    rows, cols = np.nonzero(np.isnan(values))
+    split_at = np.searchsorted(rows, np.arange(1, len(values)))
+    missing = [list(part) for part in np.split(names[cols], split_at)]
+    classes = classifier.classes_
+    out = {"label": classes[proba.argmax(1)]}
+    if len(classes) == 2:
+        out["attack_probability"] = proba[:, 1]
+    else:
+        out.update({f"proba_{c}": proba[:, k] for k, c in enumerate(classes)})
+    out["gate_tabular"] = gate[:, 0]
+    out["gate_temporal"] = gate[:, 1]
+    out["missing_features"] = missing
+    index = flows.index if isinstance(flows, pd.DataFrame) else None
+    return pd.DataFrame(out, index=index)
