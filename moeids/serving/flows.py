@@ -1,0 +1,262 @@
+"""Request bodies -> validated flow matrices, with errors that name the row and the field.
+
+A body is one flow (a JSON object of feature name -> value), a list of flows, or
+``{"flows": [...]}``. Feature names are matched after the splitter's header cleaning
+(surrounding whitespace and a byte-order mark removed). Absent and ``null`` fields are
+missing features (NaN), never zeros. Numeric features take JSON numbers; categorical ones
+take numbers or strings. Anything else -- a string in a numeric field, ``true``, an array,
+the non-JSON tokens ``NaN``/``Infinity``, a number beyond float64 -- is an error naming the
+row and the field; fields the model does not know are ignored and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..features.names import GROUPS
+from ..scoring import split_model
+
+__all__ = ["FeatureSpec", "ParsedFlows", "RequestError", "parse_flows"]
+
+MAX_REPORTED = 20  # errors and unknown field names listed in one response at most
+_LARGEST_INT = int(np.finfo(np.float64).max)
+
+
+class RequestError(Exception):
+    """A request the service refuses: HTTP ``status``, a message, and per-field errors.
+
+    Parameters
+    ----------
+    status : int
+        HTTP status (4xx, or 503 when overloaded).
+    message : str
+        One line that names the row and field when there is one.
+    errors : list of dict, optional
+        ``{"row": int, "field": str or None, "message": str}`` per problem found.
+    headers : dict, optional
+        Extra response headers (``Retry-After``, ``WWW-Authenticate``).
+    """
+
+    def __init__(self, status, message, errors=(), headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = list(errors)
+        self.headers = headers or {}
+
+
+def canonical_name(name: str) -> str:
+    """A header as the splitter reads it: byte-order mark and surrounding whitespace gone."""
+    return name.replace("\ufeff", "").strip()
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The input fields a fitted model expects, by group.
+
+    Attributes
+    ----------
+    groups : dict of str -> list of str
+        Input feature names per group (``tabular``, ``temporal``, ``categorical``).
+    numeric, categorical : tuple of str
+        Columns of the numeric and the categorical matrix of :class:`ParsedFlows`.
+    named : bool
+        Whether the model reads a DataFrame by column name (False for a bare
+        classifier fitted on an array).
+    """
+
+    groups: dict
+    numeric: tuple
+    categorical: tuple
+    named: bool = True
+    lookup: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        lookup = {name: (False, j) for j, name in enumerate(self.numeric)}
+        lookup.update({name: (True, j) for j, name in enumerate(self.categorical)})
+        object.__setattr__(self, "lookup", lookup)
+
+    @classmethod
+    def from_model(cls, model) -> FeatureSpec:
+        """The spec of a fitted ``Pipeline(FeatureSplitter, MoEClassifier)`` or bare
+        ``MoEClassifier`` (whose inputs are the ``group__column`` names, all numeric)."""
+        preprocessing, classifier = split_model(model)
+        if preprocessing is None:
+            names = [str(n) for n in classifier._feature_names()]
+            kinds = list(classifier.feature_groups_)
+            groups = {g: [n for n, k in zip(names, kinds, strict=True) if k == g] for g in GROUPS}
+            named = getattr(classifier, "feature_names_in_", None) is not None
+            return cls(groups, tuple(names), (), named)
+        groups = getattr(preprocessing[0], "feature_groups_", None)
+        if groups is None:
+            raise TypeError(
+                "the model must be a fitted Pipeline(FeatureSplitter, MoEClassifier) or a "
+                f"fitted MoEClassifier; its first step is {type(preprocessing[0]).__name__}"
+            )
+        numeric = (*groups["tabular"], *groups["temporal"])
+        return cls({g: list(groups[g]) for g in GROUPS}, numeric, tuple(groups["categorical"]))
+
+    def frame(self, numeric: np.ndarray, categorical: np.ndarray):
+        """The model's input for stacked matrices: a DataFrame (or an array, unnamed)."""
+        if not self.named:
+            return numeric
+        frame = pd.DataFrame(numeric, columns=list(self.numeric), copy=False)
+        for j, name in enumerate(self.categorical):
+            frame[name] = categorical[:, j]
+        return frame
+
+
+@dataclass
+class ParsedFlows:
+    """Flows of one request, validated: a float64 and an object matrix, row-aligned."""
+
+    numeric: np.ndarray  # (n_flows, len(spec.numeric)), NaN = missing
+    categorical: np.ndarray  # (n_flows, len(spec.categorical)), None = missing
+    unknown_fields: list
+
+    @property
+    def n_flows(self) -> int:
+        return len(self.numeric)
+
+
+class _NonFinite:
+    """What the JSON parser returns for the non-standard tokens NaN, Infinity, -Infinity."""
+
+    def __init__(self, token):
+        self.token = token
+
+
+def _describe(value) -> str:
+    if isinstance(value, _NonFinite):
+        return f"{value.token}, which is not JSON (send null for a missing value)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r:.40}" + ("" if _is_number(value) else " (beyond float64)")
+    return {list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _is_number(value) -> bool:
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)  # 1e999 parses as inf
+    return kind is int and -_LARGEST_INT <= value <= _LARGEST_INT
+
+
+def _field_error(row, key, value, categorical):
+    expected = "a number, a string or null" if categorical else "a number or null"
+    return {
+        "row": row,
+        "field": key,
+        "message": f"row {row}, field {key!r}: expected {expected}, got {_describe(value)}",
+    }
+
+
+def _rows(body: bytes, max_flows: int) -> list:
+    """The list of flow objects in a request body (not yet validated)."""
+    try:
+        data = json.loads(body, parse_constant=_NonFinite)
+    except RecursionError:
+        raise RequestError(400, "the body nests JSON too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, huge integers
+        raise RequestError(400, f"the body is not valid JSON: {exc}") from None
+    if isinstance(data, dict) and len(data) == 1 and "flows" in data:
+        data = data["flows"]
+        if not isinstance(data, list):
+            raise RequestError(422, "field 'flows' must be a list of flow objects")
+    elif isinstance(data, dict):
+        data = [data]
+    elif not isinstance(data, list):
+        raise RequestError(
+            422,
+            "the body must be a JSON object (one flow), a list of flows or "
+            f'{{"flows": [...]}}; got {_describe(data)}',
+        )
+    if not data:
+        raise RequestError(422, "the batch is empty: send at least one flow")
+    if len(data) > max_flows:
+        raise RequestError(
+            413, f"the batch has {len(data)} flows, over the limit of {max_flows} per request"
+        )
+    return data
+
+
+def _fill_row(i, row, spec, numeric, categorical, unknown, errors):
+    """Copy one flow object into row ``i`` of the matrices; append its problems."""
+    if type(row) is not dict:
+        message = f"row {i}: expected a JSON object of feature name -> value, got {_describe(row)}"
+        errors.append({"row": i, "field": None, "message": message})
+        return
+    seen = {}
+    for key, value in row.items():
+        slot = spec.lookup.get(key) or spec.lookup.get(canonical_name(key))
+        if slot is None:
+            if len(unknown) < MAX_REPORTED:
+                unknown.add(key)
+            continue
+        if slot in seen:
+            message = f"row {i}, fields {seen[slot]!r} and {key!r} name the same feature"
+            errors.append({"row": i, "field": key, "message": message})
+            continue
+        seen[slot] = key
+        if value is None:
+            continue
+        is_categorical, j = slot
+        if _is_number(value):
+            (categorical if is_categorical else numeric)[i, j] = value
+        elif is_categorical and type(value) is str:
+            categorical[i, j] = value
+        else:
+            errors.append(_field_error(i, key, value, is_categorical))
+    if not seen:
+        fields = ", ".join(repr(k[:40]) for k in list(row)[:5]) or "none"
+        message = (
+            f"row {i}: none of its fields is a feature of the model (fields: {fields}); "
+            "GET /metadata lists the expected features"
+        )
+        errors.append({"row": i, "field": None, "message": message})
+
+
+def parse_flows(body: bytes, spec: FeatureSpec, *, max_flows: int) -> ParsedFlows:
+    """Parse and validate a request body.
+
+    Parameters
+    ----------
+    body : bytes
+        The raw request body (UTF-8, -16 or -32 JSON).
+    spec : FeatureSpec
+        The fields the model expects.
+    max_flows : int
+        Most flows accepted in one request.
+
+    Returns
+    -------
+    flows : ParsedFlows
+        Matrices of shape (n_flows, len(spec.numeric)) and (n_flows, len(spec.categorical)).
+
+    Raises
+    ------
+    RequestError
+        400 for a body that is not JSON, 413 for too many flows, 422 for any invalid
+        flow or field (every error found, up to ``MAX_REPORTED``, each naming its row and
+        field).
+    """
+    rows = _rows(body, max_flows)
+    numeric = np.full((len(rows), len(spec.numeric)), np.nan)
+    categorical = np.full((len(rows), len(spec.categorical)), None, dtype=object)
+    unknown, errors = set(), []
+    for i, row in enumerate(rows):
+        _fill_row(i, row, spec, numeric, categorical, unknown, errors)
+        if len(errors) >= MAX_REPORTED:
+            break
+    if errors:
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        raise RequestError(422, errors[0]["message"] + more, errors[:MAX_REPORTED])
+    return ParsedFlows(numeric, categorical, sorted(unknown))
