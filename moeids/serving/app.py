@@ -251,7 +251,8 @@ def create_app(
         openapi_url=None,
     )
     _install_error_handlers(app)
-    _add_routes(app, service, [Depends(_guard(token, rate_limit))])
+    guarded = token is not None or rate_limit is not None
+    _add_routes(app, service, [Depends(_guard(token, rate_limit))] if guarded else [])
     app.add_middleware(MetricsMiddleware, metrics=service.metrics, endpoints=_ENDPOINTS)
     if cors_origins:
         app.add_middleware(

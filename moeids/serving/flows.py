@@ -189,39 +189,63 @@ def _rows(body: bytes, max_flows: int) -> list:
 
 
 def _fill_row(i, row, spec, numeric, categorical, unknown, errors):
-    """Copy one flow object into row ``i`` of the matrices; append its problems."""
+    """Copy one flow object into the lists ``numeric`` and ``categorical`` (row ``i``);
+    append its problems to ``errors``. The hot loop of the service: kept flat."""
     if type(row) is not dict:
         message = f"row {i}: expected a JSON object of feature name -> value, got {_describe(row)}"
         errors.append({"row": i, "field": None, "message": message})
         return
-    seen = {}
+    lookup, known, renamed = spec.lookup, 0, False
     for key, value in row.items():
-        slot = spec.lookup.get(key) or spec.lookup.get(canonical_name(key))
+        slot = lookup.get(key)
         if slot is None:
-            if len(unknown) < MAX_REPORTED:
-                unknown.add(key)
-            continue
-        if slot in seen:
-            message = f"row {i}, fields {seen[slot]!r} and {key!r} name the same feature"
-            errors.append({"row": i, "field": key, "message": message})
-            continue
-        seen[slot] = key
+            slot = lookup.get(canonical_name(key))
+            if slot is None:
+                if len(unknown) < MAX_REPORTED:
+                    unknown.add(key)
+                continue
+            renamed = True
+        known += 1
         if value is None:
             continue
         is_categorical, j = slot
-        if _is_number(value):
-            (categorical if is_categorical else numeric)[i, j] = value
-        elif is_categorical and type(value) is str:
-            categorical[i, j] = value
+        kind = type(value)
+        if not is_categorical and (kind is float or kind is int and _is_number(value)):
+            numeric[j] = value  # a float inf (1e999) is caught on the whole matrix
+        elif is_categorical and (kind is str or _is_number(value)):
+            categorical[j] = value
         else:
             errors.append(_field_error(i, key, value, is_categorical))
-    if not seen:
+    if renamed:
+        _check_duplicates(i, row, spec, errors)
+    if not known:
         fields = ", ".join(repr(k[:40]) for k in list(row)[:5]) or "none"
         message = (
             f"row {i}: none of its fields is a feature of the model (fields: {fields}); "
             "GET /metadata lists the expected features"
         )
         errors.append({"row": i, "field": None, "message": message})
+
+
+def _check_duplicates(i, row, spec, errors):
+    """Two fields of a row that name the same feature once cleaned (" a" and "a")."""
+    seen = {}
+    for key in row:
+        name = canonical_name(key)
+        if name in seen and name in spec.lookup:
+            message = f"row {i}, fields {seen[name]!r} and {key!r} name the same feature"
+            errors.append({"row": i, "field": key, "message": message})
+        seen.setdefault(name, key)
+
+
+def _infinite_cells(numeric, spec, rows):
+    """Errors for numbers that parsed as +/-inf (e.g. 1e999), by row and field."""
+    errors = []
+    for i, j in np.argwhere(np.isinf(numeric))[:MAX_REPORTED]:
+        name = spec.numeric[j]
+        key = next((k for k in rows[i] if canonical_name(k) == name), name)
+        errors.append(_field_error(int(i), key, rows[i][key], False))
+    return errors
 
 
 def parse_flows(body: bytes, spec: FeatureSpec, *, max_flows: int) -> ParsedFlows:
@@ -249,14 +273,20 @@ def parse_flows(body: bytes, spec: FeatureSpec, *, max_flows: int) -> ParsedFlow
         field).
     """
     rows = _rows(body, max_flows)
-    numeric = np.full((len(rows), len(spec.numeric)), np.nan)
-    categorical = np.full((len(rows), len(spec.categorical)), None, dtype=object)
+    empty_numeric, empty_categorical = [np.nan] * len(spec.numeric), [None] * len(spec.categorical)
+    numeric, categorical = [], []
     unknown, errors = set(), []
     for i, row in enumerate(rows):
-        _fill_row(i, row, spec, numeric, categorical, unknown, errors)
+        numeric.append(empty_numeric.copy())
+        categorical.append(empty_categorical.copy())
+        _fill_row(i, row, spec, numeric[i], categorical[i], unknown, errors)
         if len(errors) >= MAX_REPORTED:
             break
+    if not errors:
+        numeric = np.array(numeric, dtype=np.float64).reshape(len(rows), len(spec.numeric))
+        errors = _infinite_cells(numeric, spec, rows)
     if errors:
         more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
         raise RequestError(422, errors[0]["message"] + more, errors[:MAX_REPORTED])
+    categorical = np.array(categorical, dtype=object).reshape(len(rows), len(spec.categorical))
     return ParsedFlows(numeric, categorical, sorted(unknown))

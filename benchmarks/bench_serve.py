@@ -1,0 +1,242 @@
+"""``moeids serve`` under load: a real uvicorn server on 127.0.0.1, concurrent HTTP clients.
+
+- Model: ``FeatureSplitter + MoEClassifier`` at the library's default size, fitted on a
+  stratified subsample of the bundled real CIC-IDS2017 sample (``--max-train`` rows,
+  ``--epochs`` epochs, no pretraining: the network's size, not its training, sets the cost
+  of inference), saved to a temporary file.
+- Server: ``python -m moeids serve MODEL`` in its own process (default limits, access log
+  off), on a free port of 127.0.0.1.
+- Clients: async httpx in this process; ``--clients`` concurrent clients each send
+  requests back to back for ``--seconds`` s: first one flow per request, then
+  ``--batch-flows`` flows per request (``--batch-clients`` clients). The flows are the
+  sample's held-out rows (never trained on), cycled; bodies are encoded before timing.
+- Throughput = flows answered with 200 / wall time; latency per request from send to full
+  response; errors = any status other than 200 or a transport error.
+- In-process: ``predict_proba`` of the same model in this process on the same flows in
+  chunks of ``--batch-flows`` (the rate the 256-flow requests are compared with), with the
+  server's torch thread count.
+- Memory: the server's resident set size (``VmRSS``) after warm-up and after the run.
+
+Writes ``docs/results/serve.md``. ``python benchmarks/bench_serve.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common as C
+import httpx
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+
+from moeids import FeatureSplitter, MoEClassifier
+from moeids.datasets import load_sample
+
+
+def fit_model(args):
+    """Default-size pipeline fitted on a subsample; (model, held-out flows, fit seconds)."""
+    flows = load_sample()
+    X_train, X_test, y_train, _ = train_test_split(
+        flows.data, flows.target, test_size=0.3, stratify=flows.attack_type, random_state=C.SEED
+    )
+    if args.max_train < len(X_train):
+        X_train, _, y_train, _ = train_test_split(
+            X_train, y_train, train_size=args.max_train, stratify=y_train, random_state=C.SEED
+        )
+    classifier = MoEClassifier(epochs=args.epochs, pretrain_epochs=0, random_state=C.SEED)
+    model = make_pipeline(FeatureSplitter(), classifier)
+    start = time.perf_counter()
+    model.fit(X_train, y_train)
+    return model, X_test, time.perf_counter() - start
+
+
+def in_process_rate(model, X, batch, seconds):
+    """flows/s of ``model.predict_proba`` over chunks of ``batch`` rows for ``seconds``."""
+    model.predict_proba(X.iloc[:batch])  # warm-up
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        first = done % (len(X) - batch)
+        model.predict_proba(X.iloc[first : first + batch])
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def start_server(path, env):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "moeids", "serve", str(path), "--allow-pickle"]
+    command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+    process = subprocess.Popen(command, env=env, cwd=C.ROOT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the server did not start within 60 s")
+
+
+async def load(base, bodies, clients, seconds):
+    """Each client posts bodies back to back until ``seconds`` pass: per-request results."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    results = []  # (latency s, flows, ok)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        stop = time.perf_counter() + seconds
+
+        async def one(k):
+            i = k
+            while time.perf_counter() < stop:
+                body, n = bodies[i % len(bodies)]
+                i += clients
+                sent = time.perf_counter()
+                try:
+                    ok = (await client.post("/predict", content=body)).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                results.append((time.perf_counter() - sent, n, ok))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(k) for k in range(clients)))
+        wall = time.perf_counter() - start
+    latency = np.array([r[0] for r in results]) * 1000
+    ok = np.array([r[2] for r in results])
+    flows = sum(r[1] for r in results if r[2])
+    return {
+        "clients": clients,
+        "flows per request": results[0][1] if results else 0,
+        "requests": len(results),
+        "errors": int((~ok).sum()),
+        "flows/s": flows / wall,
+        "p50 ms": float(np.percentile(latency, 50)),
+        "p99 ms": float(np.percentile(latency, 99)),
+    }
+
+
+def encode(X, n):
+    """Request bodies of ``n`` flows each, cycling through the rows of ``X``."""
+    rows = X.to_dict("records")
+    return [(json.dumps(rows[i : i + n]).encode(), n) for i in range(0, len(rows) - n + 1, n)]
+
+
+def batch_totals(base):
+    """(flows, micro-batches) scored so far, from the server's /metrics."""
+    text = httpx.get(f"{base}/metrics").text
+    values = dict(
+        line.split(" ") for line in text.splitlines() if line.startswith("moeids_batch_flows_")
+    )
+    return float(values["moeids_batch_flows_sum"]), float(values["moeids_batch_flows_count"])
+
+
+def scenario(base, bodies, clients, seconds):
+    """One load run and the server's mean micro-batch size during it."""
+    flows0, batches0 = batch_totals(base)
+    row = asyncio.run(load(base, bodies, clients, seconds))
+    flows1, batches1 = batch_totals(base)
+    row["mean flows per micro-batch"] = (flows1 - flows0) / max(batches1 - batches0, 1)
+    return row
+
+
+def measure(args, model, X_test):
+    """Server rows, in-process rate and RSS (MiB) before and after."""
+    X = pd.concat([X_test] * 4, ignore_index=True)  # room for distinct bodies
+    env = {**os.environ, "PYTHONPATH": str(C.ROOT)}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.joblib"
+        joblib.dump(model, path)  # moeids.save once the pickle-free format lands
+        process, base = start_server(path, env)
+    try:
+        singles, batches = encode(X, 1), encode(X, args.batch_flows)
+        asyncio.run(load(base, singles[:64] + batches[:4], 4, 3.0))  # warm-up
+        rss_before = rss_mib(process.pid)
+        rows = [
+            scenario(base, singles, args.clients, args.seconds),
+            scenario(base, batches, args.batch_clients, args.seconds),
+        ]
+        rss_after = rss_mib(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    rate = in_process_rate(model, X, args.batch_flows, args.seconds / 2)
+    return pd.DataFrame(rows), rate, (rss_before, rss_after)
+
+
+def page(args, table, rate, rss, fit_seconds, load_before):
+    single, batch = table.iloc[0], table.iloc[1]
+    share = batch["flows/s"] / rate
+    growth = rss[1] / rss[0] - 1
+    checks = pd.DataFrame(
+        [
+            ["1 flow/request: flows/s >= 2,000", f"{single['flows/s']:,.0f}",
+             single["flows/s"] >= 2000],
+            ["1 flow/request: p99 < 100 ms", f"{single['p99 ms']:.1f} ms",
+             single["p99 ms"] < 100],
+            ["errors = 0", f"{int(table['errors'].sum())}", table["errors"].sum() == 0],
+            [f"{args.batch_flows} flows/request >= 50 % of in-process predict_proba",
+             f"{share:.0%} ({batch['flows/s']:,.0f} of {rate:,.0f} flows/s)", share >= 0.5],
+            ["server RSS growth < 10 %",
+             f"{growth:+.1%} ({rss[0]:.0f} -> {rss[1]:.0f} MiB)", growth < 0.10],
+        ],
+        columns=["target (issue 19)", "measured", "met"],
+    )  # fmt: skip
+    table = table.copy()
+    table["flows/s"] = table["flows/s"].map("{:,.0f}".format)
+    return (
+        "# REST service under load (`moeids serve`)\n\n"
+        f"Produced by `{C.command()}` (do not edit by hand; rerun the command).\n\n"
+        f"Environment: {C.environment()}. Load average (1 min) {load_before:.1f} before the "
+        "run: the machine is shared, so the server, the clients and other work compete for "
+        "its CPUs.\n\n"
+        f"Method: see the docstring of `benchmarks/bench_serve.py`. Model: library-default "
+        f"MoEClassifier size fitted on {args.max_train} stratified rows of the bundled "
+        f"CIC-IDS2017 sample, {args.epochs} epochs, no pretraining ({fit_seconds:.0f} s); "
+        f"flows: the sample's held-out 30 %. Each load run lasts {args.seconds:.0f} s.\n\n"
+        "## Throughput and latency\n\n"
+        + C.markdown_table(table, floats="{:.1f}", index=False)
+        + f"\nIn-process `predict_proba`, {args.batch_flows} flows per call, same model, "
+        f"same run: {rate:,.0f} flows/s.\n\n## Targets\n\n" + C.markdown_table(checks, index=False)
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-train", type=int, default=2000, help="training rows (2000)")
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs (5)")
+    parser.add_argument("--clients", type=int, default=32, help="1-flow clients (32)")
+    parser.add_argument("--batch-flows", type=int, default=256, help="flows per batch (256)")
+    parser.add_argument("--batch-clients", type=int, default=4, help="batch clients (4)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per load run (20)")
+    parser.add_argument("--out", type=Path, default=C.RESULTS / "serve.md")
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
+    model, X_test, fit_seconds = fit_model(args)
+    print(f"fitted in {fit_seconds:.0f} s; torch threads {torch.get_num_threads()}")
+    table, rate, rss = measure(args, model, X_test)
+    print(table.to_string(), f"\nin-process {rate:,.0f} flows/s; RSS {rss}")
+    C.write(args.out, page(args, table, rate, rss, fit_seconds, load_before))
+
+
+if __name__ == "__main__":
+    main()
