@@ -14,7 +14,8 @@
   response; errors = any status other than 200 or a transport error.
 - In-process: ``predict_proba`` of the same model in this process on the same flows in
   chunks of ``--batch-flows`` (the rate the 256-flow requests are compared with), with the
-  server's torch thread count.
+  server's torch thread count (``--threads``, by default ``moeids serve``'s: CPUs - 1).
+- CPU: user + system seconds of the server process and of this (client) process per run.
 - Memory: the server's resident set size (``VmRSS``) after warm-up and after the run.
 
 Writes ``docs/results/serve.md``. ``python benchmarks/bench_serve.py --help``.
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -43,6 +45,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
 from moeids import FeatureSplitter, MoEClassifier
+from moeids.cli.serve import default_threads
 from moeids.datasets import load_sample
 
 
@@ -81,12 +84,22 @@ def rss_mib(pid):
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def start_server(path, env):
+def cpu_seconds(pid=None):
+    """CPU time (user + system) of process ``pid``, or of this process."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(path, env, threads):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [sys.executable, "-m", "moeids", "serve", str(path), "--allow-pickle"]
-    command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+    command += ["--port", str(port), "--threads", str(threads)]
+    command += ["--no-access-log", "--log-level", "warning"]
     process = subprocess.Popen(command, env=env, cwd=C.ROOT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -150,10 +163,13 @@ def batch_totals(base):
     return float(values["moeids_batch_flows_sum"]), float(values["moeids_batch_flows_count"])
 
 
-def scenario(base, bodies, clients, seconds):
-    """One load run and the server's mean micro-batch size during it."""
+def scenario(base, pid, bodies, clients, seconds):
+    """One load run, the server's mean micro-batch size and both sides' CPU time."""
     flows0, batches0 = batch_totals(base)
+    server0, client0 = cpu_seconds(pid), cpu_seconds()
     row = asyncio.run(load(base, bodies, clients, seconds))
+    row["server CPU s"] = cpu_seconds(pid) - server0
+    row["client CPU s"] = cpu_seconds() - client0
     flows1, batches1 = batch_totals(base)
     row["mean flows per micro-batch"] = (flows1 - flows0) / max(batches1 - batches0, 1)
     return row
@@ -166,19 +182,20 @@ def measure(args, model, X_test):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.joblib"
         joblib.dump(model, path)  # moeids.save once the pickle-free format lands
-        process, base = start_server(path, env)
+        process, base = start_server(path, env, args.threads)
     try:
         singles, batches = encode(X, 1), encode(X, args.batch_flows)
         asyncio.run(load(base, singles[:64] + batches[:4], 4, 3.0))  # warm-up
         rss_before = rss_mib(process.pid)
         rows = [
-            scenario(base, singles, args.clients, args.seconds),
-            scenario(base, batches, args.batch_clients, args.seconds),
+            scenario(base, process.pid, singles, args.clients, args.seconds),
+            scenario(base, process.pid, batches, args.batch_clients, args.seconds),
         ]
         rss_after = rss_mib(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=60)
+    torch.set_num_threads(args.threads)
     rate = in_process_rate(model, X, args.batch_flows, args.seconds / 2)
     return pd.DataFrame(rows), rate, (rss_before, rss_after)
 
@@ -216,7 +233,10 @@ def page(args, table, rate, rss, fit_seconds, load_before):
         "## Throughput and latency\n\n"
         + C.markdown_table(table, floats="{:.1f}", index=False)
         + f"\nIn-process `predict_proba`, {args.batch_flows} flows per call, same model, "
-        f"same run: {rate:,.0f} flows/s.\n\n## Targets\n\n" + C.markdown_table(checks, index=False)
+        f"same run, {args.threads} torch thread(s) as the server: {rate:,.0f} flows/s. "
+        "CPU s: CPU time the server process and the client process used during the run "
+        f"(out of {args.seconds:.0f} s x {os.cpu_count()} CPUs, shared with other "
+        "work).\n\n## Targets\n\n" + C.markdown_table(checks, index=False)
     )
 
 
@@ -228,6 +248,9 @@ def main(argv=None):
     parser.add_argument("--batch-flows", type=int, default=256, help="flows per batch (256)")
     parser.add_argument("--batch-clients", type=int, default=4, help="batch clients (4)")
     parser.add_argument("--seconds", type=float, default=20.0, help="per load run (20)")
+    parser.add_argument(
+        "--threads", type=int, default=default_threads(), help="server torch threads (CPUs - 1)"
+    )
     parser.add_argument("--out", type=Path, default=C.RESULTS / "serve.md")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]

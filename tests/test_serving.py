@@ -154,6 +154,16 @@ def test_header_styles_of_the_splitter_are_accepted(url, sample):
     assert fancy["unknown_fields"] == []
 
 
+def test_text_in_a_categorical_field_is_a_category(url, model, sample):
+    flows = records(sample[3].iloc[:2])
+    flows[0]["Protocol"] = "tcp"  # never seen in fit: the unknown category
+    decisions = post(url, flows).json()["decisions"]
+    X = sample[3].iloc[:2].astype({"Protocol": object})
+    X.iloc[0, X.columns.get_loc("Protocol")] = "tcp"
+    proba = [d["attack_probability"] for d in decisions]
+    np.testing.assert_allclose(proba, model.predict_proba(X)[:, 1], rtol=0, atol=1e-6)
+
+
 def test_unknown_fields_are_ignored_and_reported(url, sample):
     flow = records(sample[3].iloc[:1])[0] | {"Flow ID": "10.0.0.1-10.0.0.2-80"}
     body = post(url, flow).json()

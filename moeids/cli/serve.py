@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import signal
 import sys
 import warnings
@@ -64,10 +65,19 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def default_threads() -> int:
+    """Inference threads by default: one CPU fewer than the machine has (the HTTP event
+    loop needs one), at least one."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 def _app(args):
+    import torch
+
     from moeids.serving import create_app
     from moeids.serving.security import read_token
 
+    torch.set_num_threads(args.threads or default_threads())
     token = read_token(args.token_file)
     if token is None and not _is_loopback(args.host):
         print(
@@ -169,6 +179,9 @@ def add_parser(commands) -> None:
     run.add_argument(
         "--forwarded-allow-ips",
         help="trust X-Forwarded-For from these proxy addresses (comma-separated; off)",
+    )
+    run.add_argument(
+        "--threads", type=int, default=None, help="torch threads for inference (CPUs - 1, >= 1)"
     )
     run.add_argument("--no-access-log", dest="access_log", action="store_false")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])

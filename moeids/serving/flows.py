@@ -102,12 +102,20 @@ class FeatureSpec:
         return cls({g: list(groups[g]) for g in GROUPS}, numeric, tuple(groups["categorical"]))
 
     def frame(self, numeric: np.ndarray, categorical: np.ndarray):
-        """The model's input for stacked matrices: a DataFrame (or an array, unnamed)."""
+        """The model's input for stacked matrices: a DataFrame (or an array, unnamed).
+
+        Categorical columns without text join the float block (one block, cheap to make);
+        a column with text stays an object column, as the splitter reads text.
+        """
         if not self.named:
             return numeric
-        frame = pd.DataFrame(numeric, columns=list(self.numeric), copy=False)
-        for j, name in enumerate(self.categorical):
-            frame[name] = categorical[:, j]
+        text = [any(type(v) is str for v in categorical[:, j]) for j in range(categorical.shape[1])]
+        plain = [j for j, has_text in enumerate(text) if not has_text]
+        block = np.hstack([numeric, categorical[:, plain].astype(np.float64)])
+        names = [*self.numeric, *(self.categorical[j] for j in plain)]
+        frame = pd.DataFrame(block, columns=names, copy=False)
+        for j in np.flatnonzero(text):
+            frame[self.categorical[j]] = categorical[:, j]
         return frame
 
 

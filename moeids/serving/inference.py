@@ -46,7 +46,8 @@ class Scorer:
         with warnings.catch_warnings():  # the missing features are in every decision
             warnings.simplefilter("ignore", MissingFeaturesWarning)
             decisions = score_flows(self.model, self.spec.frame(numeric, categorical))
-        return decisions.to_dict("records")
+        columns = {name: decisions[name].tolist() for name in decisions.columns}  # plain types
+        return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
     def __call__(self, payloads) -> list:
         """Decision records (a list of dicts, one per flow) per payload, or the exception
