@@ -301,6 +301,22 @@ def test_multiclass_models_give_a_probability_per_class(sample):
     np.testing.assert_allclose(proba, model.predict_proba(X_test.iloc[:5]), rtol=0, atol=1e-6)
 
 
+def test_a_bare_classifier_takes_the_splitters_output_names(model, sample):
+    Xt = model[0].transform(sample[3].iloc[:5])
+    flows = [{k: (None if np.isnan(v) else v) for k, v in row.items()} for row in records(Xt)]
+    with running(create_app(model[-1])) as base:
+        decisions = post(base, flows).json()["decisions"]
+    proba = [d["attack_probability"] for d in decisions]
+    np.testing.assert_allclose(proba, model[-1].predict_proba(Xt)[:, 1], rtol=0, atol=1e-6)
+
+
+def test_create_app_refuses_inconsistent_limits(model):
+    with pytest.raises(ValueError, match="max_queue"):
+        create_app(model, max_flows=100, max_queue=10)
+    with pytest.raises(ValueError, match="batch_max_wait_ms"):
+        create_app(model, batch_max_wait_ms=-1)
+
+
 # ---------------------------------------------------------------- security
 
 

@@ -99,8 +99,9 @@ def _guard(token, rate_limit):
 
 def _check_limits(limits: dict) -> None:
     for name, value in limits.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
+        least = 0 if name == "batch_max_wait_ms" else 1
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < least:
+            raise ValueError(f"{name} must be a number >= {least}, got {value!r}")
     if limits["max_flows"] > limits["max_queue"]:
         raise ValueError(
             f"max_flows={limits['max_flows']} exceeds max_queue={limits['max_queue']}: "
