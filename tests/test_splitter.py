@@ -443,7 +443,7 @@ def test_mean_fill_is_mean_of_scaled_column(scaling):
 
 def test_scaling_log_standard_statistics():
     X = pd.DataFrame({"a": [0.0, 9.0, 99.0, -9.0, np.nan, np.inf]})
-    fs = FeatureSplitter().fit(X)
+    fs = FeatureSplitter(scaling="log-standard").fit(X)
     logs = np.log1p(np.array([0.0, 9.0, 99.0])), -np.log1p(9.0)
     t = np.append(logs[0], logs[1])
     np.testing.assert_allclose(fs.center_, [t.mean()])
@@ -457,7 +457,7 @@ def test_scaling_log_standard_statistics():
 
 def test_constant_and_all_missing_columns_get_unit_scale():
     X = pd.DataFrame({"const": [5.0] * 4, "empty": [np.nan] * 4, "x": [1.0, 2.0, 3.0, 4.0]})
-    fs = FeatureSplitter(missing="median").fit(X)
+    fs = FeatureSplitter(missing="median", scaling="log-standard").fit(X)
     np.testing.assert_array_equal(fs.scale_[:2], [1.0, 1.0])
     out = fs.transform(X)
     assert np.isfinite(out).all() and (out[:, 0] == 0).all()
@@ -550,10 +550,12 @@ def test_bad_frames_at_transform(X, match):
         ({"feature_groups": {"tabular": "Total Fwd Packet"}}, TypeError, "list of column"),
         ({"feature_groups": {"tabular": ["a"], "temporal": [" a"]}}, ValueError, "'a'.*twice"),
         ({"feature_groups": {"categorical": ["Flag"]}}, ValueError, "'Flag'.*absent"),
-        ({"missing": "drop"}, ValueError, "missing='drop'"),
-        ({"scaling": "minmax"}, ValueError, "scaling='minmax'"),
-        ({"max_categories": 0}, ValueError, "max_categories=0"),
-        ({"min_frequency": 1.5}, ValueError, "min_frequency=1.5"),
+        ({"missing": "drop"}, ValueError, "'missing' parameter.*Got 'drop'"),
+        ({"scaling": "minmax"}, ValueError, "'scaling' parameter.*Got 'minmax'"),
+        ({"max_categories": 0}, ValueError, "'max_categories' parameter.*Got 0"),
+        ({"min_frequency": 1.5}, ValueError, "'min_frequency' parameter.*Got 1.5"),
+        ({"profile": "argus"}, ValueError, "'profile' parameter.*Got 'argus'"),
+        ({"handle_variant": "drop"}, ValueError, "'handle_variant' parameter.*Got 'drop'"),
     ],
 )
 def test_bad_params(params, error, match):
