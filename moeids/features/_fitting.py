@@ -4,9 +4,12 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_datetime64_any_dtype
 
 from ._values import category_values, is_text
+from .groups import EXCLUDED, assign_group
 from .names import GROUPS
+from .vocabulary import PROFILES
 
 
 def check_feature_groups(fg):
@@ -31,6 +34,41 @@ def check_feature_groups(fg):
                     f"({seen[key]!r} and {group!r})."
                 )
             seen[key] = group
+
+
+def assign_groups(fg, columns, named, profile):
+    """Group the input columns by ``feature_groups`` ``fg``: (groups, excluded)."""
+    groups = {g: [] for g in GROUPS}
+    excluded = {}
+    if isinstance(fg, dict):
+        rename = PROFILES[profile].names if profile is not None else {}
+        listed = {}
+        for group in GROUPS:
+            for col in fg.get(group, ()):
+                name = col.replace("\ufeff", "").strip()
+                name = rename.get(name, name)
+                if group == "categorical" and name not in columns:
+                    raise ValueError(
+                        f"Categorical column {name!r} of feature_groups is absent from X; "
+                        "its vocabulary cannot be learned."
+                    )
+                groups[group].append(name)
+                listed[name] = group
+        excluded = {n: "not listed in feature_groups" for n in columns if n not in listed}
+        return groups, excluded
+    preset = None if fg == "auto" else fg
+    for name, col in columns.items():
+        group, reason = assign_group(
+            name if named else None,
+            is_text=lambda col=col, name=name: is_text(col, name),
+            is_datetime=is_datetime64_any_dtype(col.dtype),
+            preset=preset,
+        )
+        if group == EXCLUDED:
+            excluded[name] = reason
+        else:
+            groups[group].append(name)
+    return groups, excluded
 
 
 def fit_categories(col, max_categories, min_frequency):

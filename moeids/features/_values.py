@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 MISSING_TOKENS = frozenset({"", "nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 
 
@@ -96,3 +97,25 @@ def category_values(col, numeric, name=None):
     values, bad = parse_numeric(col, name)
     # unparsable text is an unseen category (code 0), not a missing value
     return values, ~np.isfinite(values) & ~bad
+
+
+def check_unique(names):
+    """Raise if a column name occurs twice."""
+    if len(set(names)) < len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ValueError(
+            f"Column {dup!r} appears more than once in X (after stripping whitespace "
+            "and renaming to canonical names)."
+        )
+
+
+def check_float32_range(values, col, name):
+    """Raise on finite values that a float32 output cannot hold (they would become inf)."""
+    big = np.isfinite(values) & (np.abs(values) > _FLOAT32_MAX)
+    if big.any():
+        i = int(np.argmax(big))
+        raise ValueError(
+            f"Column {name!r} holds {float(values[i]):g} (row {col.index[i]!r}), beyond the "
+            f"float32 range (+/-{_FLOAT32_MAX:.3g}) of the output; use scaling='log-standard' or "
+            "rescale the column."
+        )

@@ -21,6 +21,9 @@ __all__ = [
     "to_canonical",
 ]
 
+#: Key of ``DataFrame.attrs`` naming the extractor profile of a frame (set by the loaders).
+PROFILE_ATTR = "moeids_feature_profile"
+
 #: Share of a profile's feature names a frame must hold for the profile to be detected.
 MIN_SHARE = 0.5
 
@@ -100,6 +103,8 @@ def detect_profile(columns) -> str | None:
 
 def _resolve(frame, profile):
     if profile == "auto":
+        if frame.attrs.get(PROFILE_ATTR) in PROFILES:
+            return frame.attrs[PROFILE_ATTR]
         return detect_profile(frame.columns)
     if profile is None:
         return None
@@ -114,7 +119,8 @@ def to_canonical(frame, profile="auto"):
     frame : DataFrame of shape (n_rows, n_columns)
         Flow table as an extractor wrote it (header whitespace is stripped).
     profile : "auto", str or None, default="auto"
-        ``"auto"`` detects it (:func:`detect_profile`); a key of ``PROFILES``; ``None``
+        ``"auto"``: the profile named in ``frame.attrs["moeids_feature_profile"]`` (the
+        dataset loaders set it), else :func:`detect_profile`; a key of ``PROFILES``; ``None``
         leaves names and values as they are.
 
     Returns

@@ -5,7 +5,6 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_datetime64_any_dtype
 from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
@@ -18,15 +17,13 @@ from sklearn.utils.validation import (
 
 from moeids._numeric import signed_log1p, standard_statistics
 
-from ._values import category_values, is_text, numeric_values
+from ._values import category_values, check_float32_range, check_unique, numeric_values
 from .canonical import mismatched_features, to_canonical
-from .groups import EXCLUDED, PRESETS, assign_group
+from .groups import PRESETS
 from .names import GROUPS, feature_name
 from .vocabulary import PROFILES
 
 __all__ = ["FeatureSplitter", "MissingFeaturesWarning"]
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class MissingFeaturesWarning(UserWarning):
@@ -206,15 +203,16 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         return self._output(self._fit(X), X)
 
     def _fit(self, X):
-        from ._fitting import check_feature_groups, fit_categories, report
+        from ._fitting import assign_groups, check_feature_groups, fit_categories, report
 
         check_feature_groups(self.feature_groups)
         columns, names, profile, renamed = self._read(X, reset=True)
-        groups, excluded = self._assign(columns, names, profile)
+        groups, excluded = assign_groups(self.feature_groups, columns, names is not None, profile)
         if not any(groups.values()):
             reasons = ", ".join(f"{n!r}: {r}" for n, r in excluded.items())
             raise ValueError(
-                f"No feature columns left in X: all {len(columns)} columns are excluded ({reasons})."
+                f"No feature columns left in X: all {len(columns)} columns are excluded "
+                f"({reasons})."
             )
         n_rows = len(next(iter(columns.values())))
         self.profile_, self.renamed_features_ = profile, renamed
@@ -257,41 +255,6 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         elif self.missing == "median":
             fill[seen] = (np.nanmedian(raw[:, seen], axis=0) - center[seen]) / scale[seen]
         return center, scale, fill
-
-    def _assign(self, columns, names, profile):
-        """Group the input columns: (groups, excluded)."""
-        groups = {g: [] for g in GROUPS}
-        excluded = {}
-        fg = self.feature_groups
-        if isinstance(fg, dict):
-            rename = PROFILES[profile].names if profile is not None else {}
-            listed = {}
-            for group in GROUPS:
-                for col in fg.get(group, ()):
-                    name = col.replace("\ufeff", "").strip()
-                    name = rename.get(name, name)
-                    if group == "categorical" and name not in columns:
-                        raise ValueError(
-                            f"Categorical column {name!r} of feature_groups is absent from X; "
-                            "its vocabulary cannot be learned."
-                        )
-                    groups[group].append(name)
-                    listed[name] = group
-            excluded = {n: "not listed in feature_groups" for n in columns if n not in listed}
-            return groups, excluded
-        preset = None if fg == "auto" else fg
-        for name, col in columns.items():
-            group, reason = assign_group(
-                name if names is not None else None,
-                is_text=lambda col=col, name=name: is_text(col, name),
-                is_datetime=is_datetime64_any_dtype(col.dtype),
-                preset=preset,
-            )
-            if group == EXCLUDED:
-                excluded[name] = reason
-            else:
-                groups[group].append(name)
-        return groups, excluded
 
     # ------------------------------------------------------------ transform
     def transform(self, X):
@@ -338,7 +301,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
             if name in columns:
                 raw[:, j] = numeric_values(columns[name], name, group)
                 if self.scaling != "log-standard":
-                    _check_float32_range(raw[:, j], columns[name], name)
+                    check_float32_range(raw[:, j], columns[name], name)
         raw[np.isinf(raw)] = np.nan
         if self.scaling == "log-standard":
             raw = signed_log1p(raw)
@@ -381,7 +344,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
                 )
             X = X.set_axis([c.replace("\ufeff", "").strip() for c in X.columns], axis=1)
             if reset:
-                _check_unique(list(X.columns))
+                check_unique(list(X.columns))
                 validate_data(self, X, skip_check_array=True)
             return self._canonical(X, self.profile)
         array = check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=1)
@@ -395,9 +358,9 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         return columns, None, None, {}
 
     def _canonical(self, X, profile):
-        _check_unique(list(X.columns))
+        check_unique(list(X.columns))
         frame, report = to_canonical(X, profile)
-        _check_unique(list(frame.columns))
+        check_unique(list(frame.columns))
         return dict(frame.items()), list(X.columns), report.profile, report.renamed
 
     def get_feature_names_out(self, input_features=None):
@@ -422,27 +385,6 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         return np.asarray(
             [feature_name(g, rename.get(c, c)) for g in GROUPS for c in self.feature_groups_[g]],
             dtype=object,
-        )
-
-
-def _check_unique(names):
-    if len(set(names)) < len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise ValueError(
-            f"Column {dup!r} appears more than once in X (after stripping whitespace "
-            "and renaming to canonical names)."
-        )
-
-
-def _check_float32_range(values, col, name):
-    """Raise on finite values that a float32 output cannot hold (they would become inf)."""
-    big = np.isfinite(values) & (np.abs(values) > _FLOAT32_MAX)
-    if big.any():
-        i = int(np.argmax(big))
-        raise ValueError(
-            f"Column {name!r} holds {values[i]!r} (row {col.index[i]!r}), beyond the float32 "
-            f"range (+/-{_FLOAT32_MAX:.3g}) of the output; use scaling='log-standard' or "
-            "rescale the column."
         )
 
 

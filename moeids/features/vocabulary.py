@@ -177,11 +177,11 @@ _CICFLOWMETER_2017 = Profile(
             ("Fwd PSH Flags", "Bwd PSH Flags", "Fwd URG Flags", "Bwd URG Flags"), _FLAGS_2017
         ),
         **dict.fromkeys(
-            ("Subflow Fwd Packets", "Subflow Fwd Bytes", "Subflow Bwd Packets", "Subflow Bwd Bytes"),
+            [f"Subflow {d} {k}" for d in ("Fwd", "Bwd") for k in ("Packets", "Bytes")],
             _SUBFLOW_TOTAL,
         ),
         **dict.fromkeys(
-            [f"{kind} {stat}" for kind in ("Active", "Idle") for stat in ("Mean", "Std", "Max", "Min")],
+            [f"{k} {s}" for k in ("Active", "Idle") for s in ("Mean", "Std", "Max", "Min")],
             _ACTIVE_2017,
         ),
     },
