@@ -114,11 +114,11 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
     >>> from moeids import FeatureSplitter
     >>> X = pd.DataFrame({" Flow Duration": [10, 200, 3], "Total Fwd Packets": [1, 4, 2],
     ...                   "Destination Port": [80, 53, 80], "Src IP": ["a", "b", "c"]})
-    >>> fs = FeatureSplitter().fit(X)
+    >>> fs = FeatureSplitter(profile="cicflowmeter-2017").fit(X)
     >>> fs.get_feature_names_out().tolist()
     ['tabular__Total Fwd Packet', 'temporal__Flow Duration', 'categorical__Dst Port']
-    >>> fs.profile_, fs.renamed_features_["Total Fwd Packets"]
-    (None, 'Total Fwd Packet')
+    >>> fs.renamed_features_["Total Fwd Packets"]
+    'Total Fwd Packet'
     """
 
     _parameter_constraints = {
