@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -64,3 +65,40 @@ class TorchPickleMixin:
             module = getattr(self, name, None)
             if module is not None:
                 module.to(device)
+
+
+class PickleLoadWarning(UserWarning):
+    """A model was loaded from a pickle (joblib) file, which can run code when loaded."""
+
+
+# Leading bytes of pickles (protocol 2+) and of joblib's compressed files (zlib, gzip,
+# bz2, xz, lzma, lz4); plus the usual file suffixes of both.
+_PICKLE_MAGIC = (b"\x80", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00", b"\x04\x22M\x18")
+_PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".sav", ".pck"}
+
+
+def looks_like_pickle(path, head: bytes) -> bool:
+    """Whether a file with these leading bytes is a pickle or a joblib file."""
+    return head.startswith(_PICKLE_MAGIC) or Path(path).suffix.lower() in _PICKLE_SUFFIXES
+
+
+def load_pickle(path, *, allow_pickle: bool):
+    """``joblib.load(path)`` with a warning when ``allow_pickle``, else a ValueError."""
+    if not allow_pickle:
+        raise ValueError(
+            f"{path} is a pickle/joblib file, and loading a pickle runs whatever code it "
+            "contains; moeids.load refuses it. Pass allow_pickle=True only for a file from a "
+            "source you trust, and re-save it with moeids.save(model, path) (pickle-free)."
+        )
+    import joblib
+
+    warnings.warn(
+        f"loading the pickle {path}: a pickle can run code when it is loaded; load only "
+        "files you trust, and prefer moeids.save/moeids.load (pickle-free)",
+        PickleLoadWarning,
+        stacklevel=3,
+    )
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 -- any unpickling failure, named with the path
+        raise ValueError(f"{path} could not be loaded as a pickle/joblib file: {exc}") from exc
