@@ -73,7 +73,15 @@ class PickleLoadWarning(UserWarning):
 
 # Leading bytes of pickles (protocol 2+) and of joblib's compressed files (zlib, gzip,
 # bz2, xz, lzma, lz4); plus the usual file suffixes of both.
-_PICKLE_MAGIC = (b"\x80", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x5d\x00", b"\x04\x22M\x18")
+_PICKLE_MAGIC = (
+    *(bytes([0x80, protocol]) for protocol in range(2, 6)),  # pickle protocols 2-5
+    *(bytes([0x78, level]) for level in (0x01, 0x5E, 0x9C, 0xDA)),  # zlib
+    b"\x1f\x8b",  # gzip
+    b"BZh",  # bz2
+    b"\xfd7zXZ",  # xz
+    b"\x5d\x00\x00",  # lzma
+    b"\x04\x22M\x18",  # lz4
+)
 _PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".sav", ".pck"}
 
 
