@@ -180,26 +180,41 @@ def test_flow_windower_round_trips(sample, tmp_path):
     np.testing.assert_array_equal(loaded.transform(X), windower.transform(X))
 
 
-@pytest.mark.moirai
-def test_moirai_pipeline_round_trips(sample, tmp_path):
+@pytest.fixture(scope="module")
+def moirai_pipeline(sample):
     pytest.importorskip("uni2ts")
     from moeids import MoiraiNLLDetector
 
     X, _ = sample
-    model = make_pipeline(
-        FlowWindower(seq_length=32, stride=8, features=["Flow Duration", "Total Fwd Packet"]),
-        MoiraiNLLDetector(
-            model_size="tiny",
-            context_length=24,
-            prediction_length=8,
-            epochs=1,
-            device="cpu",
-            random_state=0,
-        ),  # fmt: skip
-    ).fit(X)
-    loaded = round_trip(model, tmp_path)
-    assert_same(model, loaded)
-    np.testing.assert_array_equal(loaded.decision_function(X), model.decision_function(X))
+    windower = FlowWindower(seq_length=32, stride=8, features=["Flow Duration", "Total Fwd Packet"])
+    detector = MoiraiNLLDetector(
+        model_size="tiny", context_length=24, prediction_length=8, epochs=1, device="cpu",
+        random_state=0,
+    )  # fmt: skip
+    return make_pipeline(windower, detector).fit(X)
+
+
+@pytest.mark.moirai
+def test_moirai_pipeline_round_trips(moirai_pipeline, sample, tmp_path):
+    X, _ = sample
+    loaded = round_trip(moirai_pipeline, tmp_path)
+    assert_same(moirai_pipeline, loaded)
+    np.testing.assert_array_equal(loaded.decision_function(X), moirai_pipeline.decision_function(X))
+
+
+@pytest.mark.moirai
+def test_moirai_distribution_config_cannot_import_other_names(moirai_pipeline, tmp_path):
+    target = "uni2ts.distribution.mixture.MixtureOutput"
+
+    def swap_target(document):
+        text = json.dumps(document)
+        assert target in text
+        return json.loads(text.replace(target, "os.system"))
+
+    path = moeids.save(moirai_pipeline, tmp_path / "m.safetensors")
+    _rewrite(path, swap_target, fix_checksum=True)
+    with pytest.raises(ValueError, match="refusing distribution output 'os.system'"):
+        moeids.load(path)
 
 
 def test_every_user_parameter_value_round_trips(sample, tmp_path):

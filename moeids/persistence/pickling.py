@@ -1,10 +1,11 @@
-"""Pickling fitted torch estimators across devices.
+"""Pickles: fitted torch estimators across devices, and refusing pickles on load.
 
 A fitted estimator keeps its network in ``module_`` on ``device_``. Pickles (joblib,
 ``pickle``, ``copy.deepcopy``, sklearn's ``clone`` of fitted params) always hold CPU
 tensors, so a model trained on a GPU loads on a machine without one. On load the network
 goes back to ``device_`` when that device exists there, else to the CPU with a warning
-and ``device_`` updated.
+and ``device_`` updated. :func:`load_pickle` is how ``moeids.load`` treats a pickle: refused
+unless the caller allows it, because loading one runs whatever code it holds.
 """
 
 from __future__ import annotations
