@@ -324,7 +324,7 @@ def test_other_sklearn_version_warns(pipeline, tmp_path):
 
     path = _rewrite(moeids.save(pipeline, tmp_path / "m.safetensors"), old_sklearn,
                     fix_checksum=True)  # fmt: skip
-    with pytest.warns(InconsistentVersionWarning, match="0.1"):
+    with pytest.warns(InconsistentVersionWarning, match="written with scikit-learn 0.1"):
         moeids.load(path)
 
 

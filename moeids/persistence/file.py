@@ -18,7 +18,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import sklearn
 import torch
+from sklearn.exceptions import InconsistentVersionWarning
 
 from .encoding import Decoder, Encoder
 from .pickling import TorchPickleMixin, load_pickle, looks_like_pickle, usable_device
@@ -32,7 +34,6 @@ _NOT_OURS = "is not a file written by MoEClassifier.save or moeids.save"
 
 def _versions() -> dict:
     import safetensors
-    import sklearn
 
     from .. import __version__
 
@@ -179,20 +180,26 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     return document, tensors
 
 
-def _warn_versions(path: Path, versions) -> None:
-    import sklearn
-    from sklearn.exceptions import InconsistentVersionWarning
+class _VersionWarning(InconsistentVersionWarning):
+    """A model file written with another scikit-learn version (not a pickle)."""
 
+    def __str__(self):
+        return (
+            f"{self.estimator_name} was written with scikit-learn "
+            f"{self.original_sklearn_version}; this is {self.current_sklearn_version}. The "
+            "model may behave differently or fail: re-save it with this version."
+        )
+
+
+def _warn_versions(path: Path, versions) -> None:
     saved = (versions or {}).get("sklearn")
     if saved != sklearn.__version__:
-        warnings.warn(
-            InconsistentVersionWarning(
-                estimator_name=str(path),
-                current_sklearn_version=sklearn.__version__,
-                original_sklearn_version=saved,
-            ),
-            stacklevel=3,
+        warning = _VersionWarning(
+            estimator_name=str(path),
+            current_sklearn_version=sklearn.__version__,
+            original_sklearn_version=saved,
         )
+        warnings.warn(warning, stacklevel=3)
 
 
 def _place(objects, chosen) -> None:
