@@ -34,9 +34,7 @@ def build_parser() -> ArgumentParser:
         "  moeids predict model.moeids new_flows.parquet --out decisions.parquet",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument(
-        "--debug", action="store_true", help="show the full traceback of an error"
-    )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _COMMANDS:
         import_module(f"moeids.cli.{name}").add_parser(commands)

@@ -39,7 +39,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
     """Keeps the line breaks of descriptions and examples; shows every option's default.
 
     On/off flags (``--debug``) are off unless given and required options have none, so no
-    default is shown for them; a help text that says its default itself, as ``(default: ...)``, is left as it is.
+    default is shown for them; a help text that states its own ``(default: ...)`` is kept.
     """
 
     def _get_help_string(self, action):

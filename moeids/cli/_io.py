@@ -47,9 +47,7 @@ def _pyarrow_parquet():
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise ImportError(
-            "Parquet files need pyarrow: pip install 'moeids[parquet]'"
-        ) from exc
+        raise ImportError("Parquet files need pyarrow: pip install 'moeids[parquet]'") from exc
     return pq
 
 
@@ -128,8 +126,10 @@ def read_table(path) -> pd.DataFrame:
 def iter_file_chunks(path, chunk_size: int) -> Iterator[pd.DataFrame]:
     """DataFrames of at most ``chunk_size`` rows of one CSV or Parquet file, in file order.
 
-    Parquet is read batch by batch (``ParquetFile.iter_batches``); a batch does not span
-    row groups, so a file yields about ``sum(ceil(group_rows / chunk_size))`` chunks.
+    Parquet is read batch by batch (``ParquetFile.iter_batches``), which holds at most
+    one row group in memory besides the batch; pyarrow may end a batch early at a row-group
+    boundary, so a file yields between ``ceil(rows / chunk_size)`` and
+    ``sum(ceil(group_rows / chunk_size))`` chunks.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
@@ -193,7 +193,9 @@ def output_format(path) -> str:
 
 
 def _list_columns(frame):
-    return [c for c in frame.columns if frame[c].dtype == object and isinstance(frame[c].iat[0], list)]
+    return [
+        c for c in frame.columns if frame[c].dtype == object and isinstance(frame[c].iat[0], list)
+    ]
 
 
 class ChunkWriter:

@@ -12,8 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._common import CommandError, add_command, add_model_arguments, check_classifier
-from ._common import load_model_arg
+from ._common import (
+    CommandError,
+    add_command,
+    add_model_arguments,
+    check_classifier,
+    load_model_arg,
+)
 from ._labelled import DATASETS, read_labelled
 
 __all__ = ["add_parser", "evaluate", "metrics_table"]
@@ -109,8 +114,10 @@ def evaluate(args) -> int:
     per_type = pd.DataFrame(
         {"flows": report["count"], "correct": report["accuracy"]}, index=report.index
     )
-    per_type["missed"] = (per_type["flows"] * (1 - per_type["correct"])).round().astype(int)
-    _print("Share classified correctly per traffic type (recall; for Benign: not flagged)", per_type)
+    per_type["wrong"] = (per_type["flows"] * (1 - per_type["correct"])).round().astype(int)
+    _print(
+        "Share classified correctly per traffic type (recall; for Benign: not flagged)", per_type
+    )
     gates = report.drop(columns=["accuracy"]).rename(columns={"count": "flows"})
     _print("Mean gate weight on each expert per traffic type", gates)
     if args.plots is not None:

@@ -30,7 +30,9 @@ def _kept(chunk, keep):
     names = {str(c).replace("\ufeff", "").strip(): c for c in chunk.columns}
     for name in keep:
         if name not in names:
-            raise CommandError(f"--keep: {chunk.attrs.get('source', 'DATA')} has no column {name!r}")
+            raise CommandError(
+                f"--keep: {chunk.attrs.get('source', 'DATA')} has no column {name!r}"
+            )
     return chunk[[names[name] for name in keep]].set_axis(list(keep), axis=1)
 
 

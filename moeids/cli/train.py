@@ -56,7 +56,9 @@ def parse_settings(items) -> dict:
         try:
             params[name] = ast.literal_eval(text)
         except (ValueError, SyntaxError):
-            raise CommandError(f"--set {name}: {text!r} is not a number, string or literal") from None
+            raise CommandError(
+                f"--set {name}: {text!r} is not a number, string or literal"
+            ) from None
     try:
         MoEClassifier(**params)._validate_params()
     except InvalidParameterError as exc:
