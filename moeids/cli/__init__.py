@@ -30,8 +30,8 @@ def build_parser() -> ArgumentParser:
         prog="moeids",
         description="Mixture-of-experts network intrusion detection.\n\n"
         "Run 'moeids COMMAND --help' for a command's options and an example.",
-        epilog="example:\n  moeids train flows.csv --out model.moeids\n"
-        "  moeids predict model.moeids new_flows.parquet --out decisions.parquet",
+        epilog="example:\n  moeids train flows.csv --out ids.safetensors\n"
+        "  moeids predict ids.safetensors new_flows.parquet --out decisions.parquet",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")

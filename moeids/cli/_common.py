@@ -156,8 +156,9 @@ def load_model_arg(path, allow_pickle=False):
     try:
         return _load(path, allow_pickle=allow_pickle)
     except ValueError as exc:
-        hint = "" if allow_pickle or "pickle" not in str(exc) else " (see --allow-pickle)"
-        raise CommandError(f"{path}: {exc}{hint}") from exc
+        text = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+        hint = "" if allow_pickle or "pickle" not in text else " (see --allow-pickle)"
+        raise CommandError(text + hint) from exc
 
 
 def check_classifier(model, path):

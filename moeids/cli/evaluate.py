@@ -141,8 +141,8 @@ def add_parser(commands) -> None:
             "type. DATA and its labels are read as by 'moeids train'."
         ),
         example="""
-            moeids evaluate ids.moeids CICIDS2017/Friday*.csv --plots figures/
-            moeids evaluate ids.moeids held_out.parquet --label Label
+            moeids evaluate ids.safetensors CICIDS2017/Friday*.csv --plots figures/
+            moeids evaluate ids.safetensors held_out.parquet --label Label
         """,
     )
     add_model_arguments(run)

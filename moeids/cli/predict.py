@@ -19,8 +19,10 @@ from ._common import (
     check_classifier,
     check_writable,
     load_model_arg,
+    read_card,
 )
 from ._io import ChunkWriter, count_rows, expand_inputs, iter_chunks, output_format
+from ._labelled import DATASETS, dataset_columns
 
 __all__ = ["add_parser", "predict", "score_files"]
 
@@ -36,7 +38,7 @@ def _kept(chunk, keep):
     return chunk[[names[name] for name in keep]].set_axis(list(keep), axis=1)
 
 
-def score_files(model, paths, writer, *, chunk_size, keep=(), progress=None):
+def score_files(model, paths, writer, *, chunk_size, keep=(), columns=None, progress=None):
     """Score CSV/Parquet files chunk by chunk into ``writer``.
 
     Parameters
@@ -50,6 +52,8 @@ def score_files(model, paths, writer, *, chunk_size, keep=(), progress=None):
         Most rows read and scored at once.
     keep : sequence of str
         Input columns copied to the output (e.g. a flow id).
+    columns : callable or None
+        Applied to each chunk before scoring, e.g. :func:`dataset_columns`'s renaming.
     progress : tqdm or None
         Updated with the rows scored.
 
@@ -63,6 +67,8 @@ def score_files(model, paths, writer, *, chunk_size, keep=(), progress=None):
     classes = split_model(model)[1].classes_
     rows = chunks = attacks = 0
     for chunk in iter_chunks(paths, chunk_size):
+        if columns is not None:
+            chunk = columns(chunk)
         decisions = score_flows(model, chunk)
         if keep:
             decisions = pd.concat([_kept(chunk, keep), decisions], axis=1)
@@ -76,6 +82,12 @@ def score_files(model, paths, writer, *, chunk_size, keep=(), progress=None):
     return rows, chunks, attacks
 
 
+def _card_dataset(model_path) -> str:
+    """The dataset whose loader the model was trained through (its card), else "none"."""
+    source = ((read_card(model_path) or {}).get("data") or {}).get("source")
+    return source if source in DATASETS else "none"
+
+
 def predict(args) -> int:
     """Score DATA into --out; see ``moeids predict --help``."""
     from tqdm.auto import tqdm
@@ -86,13 +98,21 @@ def predict(args) -> int:
     out = check_writable(args.out)
     paths = expand_inputs(args.data)
     model = check_classifier(load_model_arg(args.model, args.allow_pickle), args.model)
+    dataset = args.dataset or _card_dataset(args.model)
+    columns = dataset_columns(dataset) if dataset != "none" else None
     start = time.perf_counter()
     with (
         ChunkWriter(out) as writer,
         tqdm(total=count_rows(paths), unit=" flows", disable=not args.verbose) as bar,
     ):
         rows, chunks, attacks = score_files(
-            model, paths, writer, chunk_size=args.chunk_size, keep=args.keep, progress=bar
+            model,
+            paths,
+            writer,
+            chunk_size=args.chunk_size,
+            keep=args.keep,
+            columns=columns,
+            progress=bar,
         )
         if rows == 0:
             raise CommandError("DATA holds no rows")
@@ -120,8 +140,8 @@ def add_parser(commands) -> None:
             "arrays), .parquet, .jsonl."
         ),
         example="""
-            moeids predict ids.moeids 'captures/2024-*.parquet' --out decisions.parquet
-            moeids predict ids.moeids flows.csv --out decisions.jsonl --keep 'Flow ID'
+            moeids predict ids.safetensors 'captures/2024-*.parquet' --out decisions.parquet
+            moeids predict ids.safetensors flows.csv --out decisions.jsonl --keep 'Flow ID'
         """,
     )
     add_model_arguments(run)
@@ -138,6 +158,12 @@ def add_parser(commands) -> None:
         default=[],
         metavar="COLUMN",
         help="input column to copy to the output, repeatable (default: none)",
+    )
+    run.add_argument(
+        "--dataset",
+        choices=["none", *DATASETS],
+        help="rename the columns of this dataset's original files as its loader does "
+        "(default: the dataset of the model's card, else none)",
     )
     run.add_argument("--verbose", type=int, default=1, help="0 quiet, 1 progress bar")
     run.set_defaults(handler=predict)

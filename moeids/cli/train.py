@@ -164,8 +164,8 @@ def add_parser(commands) -> None:
             "attacks."
         ),
         example="""
-            moeids train CICIDS2017/*.csv --out ids.moeids
-            moeids train flows.parquet --label Label --out ids.moeids --set epochs=20
+            moeids train CICIDS2017/*.csv --out ids.safetensors
+            moeids train flows.parquet --label Label --out ids.safetensors --set epochs=20
         """,
     )
     run.add_argument("data", nargs="+", metavar="DATA", help="CSV/Parquet files, folders, globs")
