@@ -273,6 +273,22 @@ def test_failed_predict_leaves_no_partial_file(model_path, tmp_path):
     assert not out.exists()
 
 
+def test_pickle_is_refused_without_allow_pickle(capsys, model, flows, tmp_path):
+    persistence = pytest.importorskip("moeids.persistence")
+    if not hasattr(persistence, "load"):
+        pytest.skip("the pickle-free moeids.save/load have not landed")
+    joblib = pytest.importorskip("joblib")
+    joblib.dump(model, tmp_path / "ids.joblib")
+    flows.iloc[:5].to_csv(tmp_path / "five.csv", index=False)
+    args = ["predict", str(tmp_path / "ids.joblib"), str(tmp_path / "five.csv")]
+    args += ["--out", str(tmp_path / "d.csv"), "--verbose", "0"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pickle" in err and "--allow-pickle" in err
+    assert main([*args, "--allow-pickle"]) == 0
+    assert "moeids: warning: loading the pickle" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- evaluate
 
 
