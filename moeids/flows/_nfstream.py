@@ -48,7 +48,7 @@ def nfstream_flows(path, *, progress=False, **options) -> tuple[pd.DataFrame, pd
     path : path-like
         A pcap or pcapng file.
     progress : bool, default=False
-        Show a tqdm counter of the flows read.
+        Show a tqdm counter of the flows read (on a terminal).
     **options
         Passed to ``nfstream.NFStreamer`` (``idle_timeout``, ``active_timeout``,
         ``bpf_filter``, ``n_dissections``, ...); ``statistical_analysis`` is always True.
@@ -63,7 +63,7 @@ def nfstream_flows(path, *, progress=False, **options) -> tuple[pd.DataFrame, pd
     """
     streamer = _streamer(path, options)
     rows, columns = [], None
-    for flow in tqdm(streamer, desc=f"flows in {path}", unit=" flows", disable=not progress):
+    for flow in tqdm(streamer, desc=f"flows in {path}", unit=" flows", disable=None if progress else True):
         if columns is None:
             columns = flow.keys()
         rows.append(flow.values())
