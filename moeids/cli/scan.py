@@ -146,7 +146,11 @@ def scan(args) -> int:
     except (_UsageError, FileNotFoundError, ValueError, ImportError) as exc:
         print(f"moeids scan: error: {exc}", file=sys.stderr)
         return 2
-    decisions, n_features = _score(model, flows.data, progress=big)
+    try:
+        decisions, n_features = _score(model, flows.data, progress=big)
+    except ValueError as exc:  # e.g. the model shares no column with the extractor's flows
+        print(f"moeids scan: error: the model cannot score these flows: {exc}", file=sys.stderr)
+        return 2
     table = _table(flows.metadata, decisions)
     summary = _summary(table, len(sources), n_features, time.perf_counter() - start)
     if args.out is not None:
