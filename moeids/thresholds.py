@@ -151,8 +151,8 @@ def _numeric_shift(ref, new, bins):
     if ref.size == 0 or new.size == 0:
         return np.nan, np.nan
     edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref_counts = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=edges.size + 1)
-    new_counts = np.bincount(np.searchsorted(edges, new, side="right"), minlength=edges.size + 1)
+    ref_counts = np.bincount(np.searchsorted(edges, ref, side="left"), minlength=edges.size + 1)
+    new_counts = np.bincount(np.searchsorted(edges, new, side="left"), minlength=edges.size + 1)
     return float(ks_2samp(ref, new).statistic), _psi(ref_counts, new_counts)
 
 

@@ -104,6 +104,20 @@ def test_scan_usage_errors_exit_2(model_files, capsys, tmp_path):
     assert exc.value.code == 2
 
 
+def test_scan_of_flows_the_model_cannot_read_exits_2(capsys, tmp_path):
+    # synthetic columns that no extractor writes: the splitter finds none of them
+    X = pd.DataFrame({"alpha": np.arange(40.0), "beta": np.arange(40.0) % 3})
+    y = np.arange(40) % 2
+    model = make_pipeline(
+        FeatureSplitter(), MoEClassifier(d_model=8, n_layers=1, n_heads=2, epochs=1,
+                                         pretrain_epochs=0, validation_fraction=0.0,
+                                         random_state=0, device="cpu"),
+    ).fit(X, y)  # fmt: skip
+    joblib.dump(model, tmp_path / "other.joblib")
+    assert scan(PCAPS / "one_flow.pcap", "--model", tmp_path / "other.joblib") == 2
+    assert "the model cannot score these flows" in capsys.readouterr().err
+
+
 def test_scan_help_shows_an_example_and_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["scan", "--help"])

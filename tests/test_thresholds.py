@@ -120,6 +120,7 @@ def test_drift_report_ranks_moved_and_missing_features_first(friday):
     report = drift_report(ref, new)
     assert set(report.index[:2]) == {"Flow Duration", "FWD Init Win Bytes"}
     assert report.loc["Flow Duration", "ks"] == 1.0
+    assert report.loc["Flow Duration", "psi"] > 5  # every new value beyond the last bin edge
     assert report.loc["FWD Init Win Bytes", "missing_new"] == 1.0
     assert report.loc["FWD Init Win Bytes", "missing_change"] == 1.0
     assert "Src IP" not in report.index
