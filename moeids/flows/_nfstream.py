@@ -63,7 +63,8 @@ def nfstream_flows(path, *, progress=False, **options) -> tuple[pd.DataFrame, pd
     """
     streamer = _streamer(path, options)
     rows, columns = [], None
-    for flow in tqdm(streamer, desc=f"flows in {path}", unit=" flows", disable=None if progress else True):
+    shown = None if progress else True  # None: only on a terminal
+    for flow in tqdm(streamer, desc=f"flows in {path}", unit=" flows", disable=shown):
         if columns is None:
             columns = flow.keys()
         rows.append(flow.values())
