@@ -64,6 +64,16 @@ SMALL_MOE = {
 FPRS = (0.02, 0.01)
 
 
+def unstable_features():
+    """The vocabulary's unstable features of the 2017 extractor when moeids has them."""
+    try:
+        from moeids.features.vocabulary import PROFILES
+    except ImportError:
+        return UNSTABLE
+    profile = PROFILES["cicflowmeter-2017"]
+    return tuple(sorted(set(profile.variants) | set(profile.unavailable)))
+
+
 def mask_unstable(X, columns, p, seed):
     """A copy of ``X`` in which each row has ``columns`` set missing with probability ``p``."""
     X = X.copy()
@@ -117,7 +127,8 @@ def fitted_rows(model, benign, split, args):
 
 
 def evaluate(name, transfer, split, inputs, args):
-    X = mask_unstable(split.X_train, UNSTABLE, args.transfer_p, C.SEED) if transfer else None
+    unstable = unstable_features()
+    X = mask_unstable(split.X_train, unstable, args.transfer_p, C.SEED) if transfer else None
     model = make_model(name, args)
     start = time.perf_counter()
     model.fit(split.X_train if X is None else X, split.y_train)
@@ -179,8 +190,8 @@ def report(results, scans, args, cmd, n_train):
         f"default), XGBoost {C.xgb_params(False)['n_estimators']} trees. Held-out: the 30 % "
         "test split of the corrected sample. Friday: 9,998 benign flows of the original "
         "MachineLearningCVE file (every flag is a false positive). Transfer training: "
-        f"p = {args.transfer_p} per row for {len(UNSTABLE)} features: "
-        f"{', '.join(UNSTABLE)}. Fitted thresholds: `fit_threshold` on a random half of the "
+        f"p = {args.transfer_p} per row for {len(unstable_features())} features: "
+        f"{', '.join(unstable_features())}. Fitted thresholds: `fit_threshold` on a random half of the "
         f"Friday flows, mean over {args.repeats} halvings (sd of the other half's FPR shown). "
         "'share saturated': share of the Friday half whose attack probability is within 1e-4 "
         "of 0 or 1 (MoE; the threshold is set on the logit margin, which does not saturate).\n\n"

@@ -26,7 +26,7 @@ EXPECTED = {
 
 
 def test_read_pcap_returns_features_and_5_tuple_apart():
-    flows = read_pcap(PCAPS / "WebattackSQLinj.pcap")
+    flows = read_pcap(PCAPS / "WebattackSQLinj.pcap", names="extractor")
     assert len(flows.data) == len(flows.metadata) == 9
     five = flows.metadata[["src_ip", "src_port", "dst_ip", "dst_port", "protocol"]]
     assert set(five["src_ip"]) == {"172.16.0.1"}
@@ -45,7 +45,7 @@ def test_read_pcap_returns_features_and_5_tuple_apart():
 
 
 def test_read_pcap_on_a_folder_counts_every_flow_and_packet():
-    flows = read_pcap(PCAPS)
+    flows = read_pcap(PCAPS, names="extractor")
     per_capture = flows.data.groupby(flows.metadata["capture"])
     assert per_capture.size().to_dict() == {k: v[0] for k, v in EXPECTED.items()}
     packets = per_capture["bidirectional_packets"].sum().to_dict()
@@ -56,7 +56,7 @@ def test_read_pcap_on_a_folder_counts_every_flow_and_packet():
 
 def test_read_pcap_passes_options_to_the_extractor():
     # with a 300 s idle timeout the SSH session's 166 s pause no longer splits it
-    flows = read_pcap(PCAPS / "ssh.pcap", idle_timeout=300)
+    flows = read_pcap(PCAPS / "ssh.pcap", names="extractor", idle_timeout=300)
     assert len(flows.data) == 1
     assert flows.data["bidirectional_packets"].item() == 258
 
@@ -64,6 +64,8 @@ def test_read_pcap_passes_options_to_the_extractor():
 def test_read_pcap_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="extractor must be one of"):
         read_pcap(PCAPS / "one_flow.pcap", extractor="zeek")
+    with pytest.raises(ValueError, match="names must be"):
+        read_pcap(PCAPS / "one_flow.pcap", names="zeek")
     with pytest.raises(ValueError, match="Python >= 3.12"):
         read_pcap(PCAPS / "one_flow.pcap", extractor="cicflowmeter")
     with pytest.raises(FileNotFoundError, match="no_such.pcap"):

@@ -76,7 +76,20 @@ def _read_one(source, extractor, progress, options):
     return data, metadata
 
 
-def read_pcap(path, extractor="nfstream", *, progress=False, **options) -> Bunch:
+def _canonical(data, extractor, names):
+    """``data`` in the canonical vocabulary when asked and moeids has one, and what was done."""
+    if names not in ("canonical", "extractor"):
+        raise ValueError(f"names must be 'canonical' or 'extractor', got {names!r}")
+    try:  # the vocabulary of moeids.features (issue 20); absent from older moeids
+        from moeids.features.canonical import to_canonical
+    except ImportError:
+        return data, None
+    if names == "extractor":
+        return data, None
+    return to_canonical(data, extractor)
+
+
+def read_pcap(path, extractor="nfstream", *, names="canonical", progress=False, **options) -> Bunch:
     """Read packet captures into a flow table.
 
     Parameters
@@ -87,8 +100,13 @@ def read_pcap(path, extractor="nfstream", *, progress=False, **options) -> Bunch
         Flow meter. ``"nfstream"`` runs NFStream (``pip install 'moeids[flows]'``) with
         ``statistical_analysis=True``: bidirectional flows, 120 s idle and 1800 s active
         timeouts unless ``options`` say otherwise.
+    names : {"canonical", "extractor"}, default="canonical"
+        ``"canonical"``: feature names and units of moeids' vocabulary
+        (``moeids.features.canonical.to_canonical`` with the extractor's profile), so that a
+        model trained on CIC-IDS2017 files reads the flows; left as the extractor's when this
+        moeids has no vocabulary. ``"extractor"``: the extractor's own names and units.
     progress : bool, default=False
-        Show a tqdm counter of the flows read from each file.
+        Show a tqdm counter of the flows read from each file (on a terminal).
     **options
         Passed to the extractor (for NFStream: ``idle_timeout``, ``active_timeout``,
         ``bpf_filter``, ``n_dissections``, ...).
@@ -96,12 +114,13 @@ def read_pcap(path, extractor="nfstream", *, progress=False, **options) -> Bunch
     Returns
     -------
     flows : sklearn.utils.Bunch
-        ``data`` (n_flows, n_features): the extractor's feature columns, ``dst_port`` and
-        ``protocol`` included, in NFStream's names and units (bytes, milliseconds);
+        ``data`` (n_flows, n_features): the extractor's feature columns, destination port
+        and protocol included (see ``names``; NFStream's own units: bytes, milliseconds);
         ``metadata`` (n_flows, n_identifiers): ``capture`` (file name), the 5-tuple
         (``src_ip``, ``src_port``, ``dst_ip``, ``dst_port``, ``protocol``), ``first_seen`` and
         ``last_seen`` (UTC datetimes) and NFStream's other identifier columns;
-        ``feature_names``; ``extractor``; ``DESCR``. Rows are ordered by capture, then by
+        ``feature_names``; ``extractor``; ``canonical_report`` (what the renaming did, or
+        None); ``DESCR``. Rows are ordered by capture, then by
         first packet; the index runs 0..n_flows-1 in both frames.
 
     Raises
@@ -118,6 +137,7 @@ def read_pcap(path, extractor="nfstream", *, progress=False, **options) -> Bunch
     sources = capture_paths(path)
     parts = [_read_one(source, extractor, progress, options) for source in sources]
     data = pd.concat([p[0] for p in parts], ignore_index=True, sort=False)
+    data, canonical_report = _canonical(data, extractor, names)
     metadata = pd.concat([p[1] for p in parts], ignore_index=True, sort=False)
     read = "\n".join(
         f"  - {source} ({len(part[0])} flows)" for source, part in zip(sources, parts, strict=True)
@@ -127,5 +147,6 @@ def read_pcap(path, extractor="nfstream", *, progress=False, **options) -> Bunch
         metadata=metadata,
         feature_names=list(data.columns),
         extractor=extractor,
+        canonical_report=canonical_report,
         DESCR=f"Flows measured by {extractor} (statistical features) from:\n{read}\n",
     )
