@@ -3,7 +3,7 @@
 - Model: ``FeatureSplitter + MoEClassifier`` at the library's default size, fitted on a
   stratified subsample of the bundled real CIC-IDS2017 sample (``--max-train`` rows,
   ``--epochs`` epochs, no pretraining: the network's size, not its training, sets the cost
-  of inference), saved to a temporary file.
+  of inference), saved with ``moeids.save`` (pickle-free) to a temporary file.
 - Server: ``python -m moeids serve MODEL`` in its own process (default limits, access log
   off), on a free port of 127.0.0.1.
 - Clients: async httpx in this process; ``--clients`` concurrent clients each send
@@ -37,13 +37,13 @@ from pathlib import Path
 
 import _common as C
 import httpx
-import joblib
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
+import moeids
 from moeids import FeatureSplitter, MoEClassifier
 from moeids.cli.serve import default_threads
 from moeids.datasets import load_sample
@@ -97,7 +97,7 @@ def start_server(path, env, threads):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "moeids", "serve", str(path), "--allow-pickle"]
+    command = [sys.executable, "-m", "moeids", "serve", str(path)]
     command += ["--port", str(port), "--threads", str(threads)]
     command += ["--no-access-log", "--log-level", "warning"]
     process = subprocess.Popen(command, env=env, cwd=C.ROOT)
@@ -180,8 +180,8 @@ def measure(args, model, X_test):
     X = pd.concat([X_test] * 4, ignore_index=True)  # room for distinct bodies
     env = {**os.environ, "PYTHONPATH": str(C.ROOT)}
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.joblib"
-        joblib.dump(model, path)  # moeids.save once the pickle-free format lands
+        path = Path(folder) / "model.safetensors"
+        moeids.save(model, path)
         process, base = start_server(path, env, args.threads)
     try:
         singles, batches = encode(X, 1), encode(X, args.batch_flows)

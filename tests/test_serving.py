@@ -164,6 +164,20 @@ def test_text_in_a_categorical_field_is_a_category(url, model, sample):
     np.testing.assert_allclose(proba, model.predict_proba(X)[:, 1], rtol=0, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::moeids.features.splitter.MissingFeaturesWarning")
+def test_flows_named_by_another_extractor_are_read_as_the_splitter_reads_them(url, model, sample):
+    from moeids.features.vocabulary import PROFILES
+
+    names = {canonical: name for name, canonical in PROFILES["nfstream"].names.items()}
+    X = sample[3].iloc[:10]
+    X = X[[c for c in X.columns if c in names]].rename(columns=names)  # NFStream's names
+    X.attrs = {}  # the sample's profile travels in attrs: let the splitter detect NFStream
+    response = post(url, records(X)).json()
+    proba = [d["attack_probability"] for d in response["decisions"]]
+    np.testing.assert_allclose(proba, model.predict_proba(X)[:, 1], rtol=0, atol=1e-6)
+    assert response["unknown_fields"] == []
+
+
 def test_unknown_fields_are_ignored_and_reported(url, sample):
     flow = records(sample[3].iloc[:1])[0] | {"Flow ID": "10.0.0.1-10.0.0.2-80"}
     body = post(url, flow).json()
@@ -513,13 +527,13 @@ def _free_port():
 
 
 def test_moeids_serve_runs_the_service_and_stops_on_sigterm(model, sample, tmp_path):
-    import joblib
+    import moeids
 
-    path, token_file = tmp_path / "model.joblib", tmp_path / "token"
-    joblib.dump(model, path)  # switch to moeids.save once persistence lands
+    path, token_file = tmp_path / "model.safetensors", tmp_path / "token"
+    moeids.save(model, path)  # pickle-free
     token_file.write_text(TOKEN)
     port = _free_port()
-    command = [sys.executable, "-m", "moeids", "serve", str(path), "--allow-pickle"]
+    command = [sys.executable, "-m", "moeids", "serve", str(path)]
     command += ["--port", str(port), "--token-file", str(token_file), "--no-access-log"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     env.pop("MOEIDS_API_TOKEN", None)

@@ -7,55 +7,24 @@ other than loopback, the service warns that anyone who reaches the port may use 
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
-import json
 import os
 import signal
 import sys
-import warnings
-from pathlib import Path
 
-_EXAMPLE = """example:
-  export MOEIDS_API_TOKEN=$(python -c 'import secrets; print(secrets.token_urlsafe())')
-  moeids serve model.moeids --port 8000 --rate-limit "100/second"
-  curl -H "Authorization: Bearer $MOEIDS_API_TOKEN" -d '{"Flow Duration": 120}' \\
-       http://127.0.0.1:8000/predict
+from ._common import (
+    CommandError,
+    add_command,
+    add_model_arguments,
+    check_classifier,
+    load_model_arg,
+    read_card,
+)
+
+_EXAMPLE = """
+moeids serve ids.safetensors --port 8000 --token-file token.txt --rate-limit "100/second"
+curl -H "Authorization: Bearer $(cat token.txt)" -d '{"Flow Duration": 120}' http://127.0.0.1:8000/predict
 """
-
-
-def load_model(path, *, allow_pickle=False):
-    """The fitted model in ``path``; a pickle (joblib) file only with ``allow_pickle``.
-
-    Parameters
-    ----------
-    path : path-like
-    allow_pickle : bool, default=False
-        Loading a pickle runs whatever code it holds: allow it only for trusted files.
-
-    Returns
-    -------
-    model : estimator
-    """
-    try:  # the pickle-free format of moeids.persistence, where this version has it
-        from moeids import load
-    except ImportError:
-        load = None
-    if load is not None:
-        return load(path, allow_pickle=allow_pickle)
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no model file {str(path)!r}")
-    if not allow_pickle:
-        raise ValueError(
-            f"{path} can only be read with joblib, a pickle that runs any code it holds; "
-            "pass --allow-pickle if you trust the file"
-        )
-    warnings.warn(
-        f"loading {path} with joblib (pickle): only do this for files you trust", stacklevel=2
-    )
-    import joblib
-
-    return joblib.load(path)
 
 
 def _is_loopback(host: str) -> bool:
@@ -77,16 +46,18 @@ def _app(args):
     from moeids.serving import create_app
     from moeids.serving.security import read_token
 
-    torch.set_num_threads(args.threads or default_threads())
-    token = read_token(args.token_file)
+    try:
+        token = read_token(args.token_file)
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"--token-file: {exc}") from exc
     if token is None and not _is_loopback(args.host):
         print(
-            f"moeids serve: warning: no API token and listening on {args.host}: anyone who "
+            f"moeids: warning: no API token and listening on {args.host}: anyone who "
             "reaches the port can use the model (set MOEIDS_API_TOKEN or --token-file)",
             file=sys.stderr,
         )
-    card = json.loads(Path(args.card).read_text(encoding="utf-8")) if args.card else None
-    model = load_model(args.model, allow_pickle=args.allow_pickle)
+    torch.set_num_threads(args.threads or default_threads())
+    model = check_classifier(load_model_arg(args.model, args.allow_pickle), args.model)
     return create_app(
         model,
         max_body_bytes=args.max_body_bytes,
@@ -97,20 +68,15 @@ def _app(args):
         token=token,
         rate_limit=args.rate_limit,
         cors_origins=args.cors_origin,
-        card=card,
+        card=read_card(args.model),
     )
 
 
 def serve(args) -> int:
     """Load the model and serve it until SIGINT/SIGTERM; see ``moeids serve --help``."""
-    try:
-        app = _app(args)
-        import uvicorn
-    except (OSError, ValueError, TypeError, ImportError) as exc:
-        if args.debug:
-            raise
-        print(f"moeids serve: error: {exc}", file=sys.stderr)
-        return 2
+    app = _app(args)
+    import uvicorn
+
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again: let
     # that end the command with status 0 rather than kill it.
     previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -148,42 +114,69 @@ def _run(uvicorn, app, args):
 
 def add_parser(commands) -> None:
     """Register ``moeids serve`` on the ``commands`` subparsers."""
-    run = commands.add_parser(
+    run = add_command(
+        commands,
         "serve",
         help="serve a fitted model over HTTP (POST /predict)",
-        description="Serve a fitted model: POST /predict, GET /health, /metadata, /metrics.",
-        epilog=_EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,  # "--token SECRET" must not pass for "--token-file"
+        description="Serve a fitted model over HTTP: POST /predict scores flows (JSON); GET "
+        "/health, /metadata and /metrics (Prometheus) describe the service. The API token "
+        "comes from $MOEIDS_API_TOKEN or --token-file, never from an argument. See "
+        "docs/deploy.md.",
+        example=_EXAMPLE,
     )
-    run.add_argument("model", help="fitted model file (moeids.save; joblib with --allow-pickle)")
-    run.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    run.add_argument("--port", type=int, default=8000, help="port (8000)")
+    run.allow_abbrev = False  # "--token SECRET" must not pass for "--token-file"
+    add_model_arguments(run)
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    run.add_argument("--port", type=int, default=8000, help="port to listen on")
     run.add_argument(
-        "--token-file", help="file holding the API token (else $MOEIDS_API_TOKEN; else no auth)"
+        "--token-file",
+        default=None,
+        help="file holding the API token (else $MOEIDS_API_TOKEN; neither: no authentication)",
     )
-    run.add_argument("--rate-limit", help="requests per client address, e.g. '100/second'")
     run.add_argument(
-        "--allow-pickle", action="store_true", help="load a joblib/pickle file (trusted only)"
+        "--rate-limit",
+        default=None,
+        help="requests per client address, e.g. '100/second' (default: no limit)",
     )
-    run.add_argument("--card", help="JSON model card to show in GET /metadata")
-    run.add_argument("--max-body-bytes", type=int, default=8 * 2**20, help="(8 MiB)")
-    run.add_argument("--max-flows", type=int, default=2048, help="flows per request (2048)")
-    run.add_argument("--batch-max-flows", type=int, default=256, help="micro-batch size (256)")
-    run.add_argument("--batch-max-wait-ms", type=float, default=5.0, help="micro-batch wait (5)")
-    run.add_argument("--max-queue", type=int, default=8192, help="flows waiting at most (8192)")
-    run.add_argument("--max-connections", type=int, default=1024, help="then 503 (1024)")
+    run.add_argument("--max-body-bytes", type=int, default=8 * 2**20, help="larger bodies: 413")
+    run.add_argument("--max-flows", type=int, default=2048, help="flows per request at most")
     run.add_argument(
-        "--cors-origin", action="append", help="allow this browser origin (repeatable; off)"
+        "--batch-max-flows", type=int, default=256, help="flows scored together at most"
+    )
+    run.add_argument(
+        "--batch-max-wait-ms", type=float, default=5.0, help="how long a request waits for others"
+    )
+    run.add_argument(
+        "--max-queue", type=int, default=8192, help="flows waiting at most; beyond: 503"
+    )
+    run.add_argument(
+        "--max-connections", type=int, default=1024, help="open connections at most; beyond: 503"
+    )
+    run.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        help="allow this browser origin, repeatable (default: CORS off)",
     )
     run.add_argument(
         "--forwarded-allow-ips",
-        help="trust X-Forwarded-For from these proxy addresses (comma-separated; off)",
+        default=None,
+        help="trust X-Forwarded-For from these proxy addresses, comma-separated "
+        "(default: forwarding headers ignored)",
     )
     run.add_argument(
-        "--threads", type=int, default=None, help="torch threads for inference (CPUs - 1, >= 1)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for inference (default: CPUs - 1, at least 1)",
     )
-    run.add_argument("--no-access-log", dest="access_log", action="store_false")
-    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
-    run.add_argument("--debug", action="store_true", help="show tracebacks")
+    run.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="do not log each request (default: logged)",
+    )
+    run.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning"], help="server log"
+    )
     run.set_defaults(handler=serve)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..features.names import GROUPS
 from ..scoring import split_model
+from .profiles import PROFILE_ATTR, profile_names, request_profile
 
 __all__ = ["FeatureSpec", "ParsedFlows", "RequestError", "parse_flows"]
 
@@ -68,12 +69,15 @@ class FeatureSpec:
     named : bool
         Whether the model reads a DataFrame by column name (False for a bare
         classifier fitted on an array).
+    vocabulary : bool
+        Whether a splitter reads the flows, so that other extractors' names are accepted.
     """
 
     groups: dict
     numeric: tuple
     categorical: tuple
     named: bool = True
+    vocabulary: bool = True
     lookup: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -91,7 +95,7 @@ class FeatureSpec:
             kinds = list(classifier.feature_groups_)
             groups = {g: [n for n, k in zip(names, kinds, strict=True) if k == g] for g in GROUPS}
             named = getattr(classifier, "feature_names_in_", None) is not None
-            return cls(groups, tuple(names), (), named)
+            return cls(groups, tuple(names), (), named, vocabulary=False)
         groups = getattr(preprocessing[0], "feature_groups_", None)
         if groups is None:
             raise TypeError(
@@ -101,11 +105,12 @@ class FeatureSpec:
         numeric = (*groups["tabular"], *groups["temporal"])
         return cls({g: list(groups[g]) for g in GROUPS}, numeric, tuple(groups["categorical"]))
 
-    def frame(self, numeric: np.ndarray, categorical: np.ndarray):
+    def frame(self, numeric: np.ndarray, categorical: np.ndarray, profile=None):
         """The model's input for stacked matrices: a DataFrame (or an array, unnamed).
 
         Categorical columns without text join the float block (one block, cheap to make);
-        a column with text stays an object column, as the splitter reads text.
+        a column with text stays an object column, as the splitter reads text. With an
+        extractor ``profile``, columns carry that extractor's names and ``attrs`` names it.
         """
         if not self.named:
             return numeric
@@ -116,6 +121,9 @@ class FeatureSpec:
         frame = pd.DataFrame(block, columns=names, copy=False)
         for j in np.flatnonzero(text):
             frame[self.categorical[j]] = categorical[:, j]
+        if profile is not None:
+            frame.columns = profile_names(frame.columns, profile)
+            frame.attrs[PROFILE_ATTR] = profile
         return frame
 
 
@@ -126,6 +134,7 @@ class ParsedFlows:
     numeric: np.ndarray  # (n_flows, len(spec.numeric)), NaN = missing
     categorical: np.ndarray  # (n_flows, len(spec.categorical)), None = missing
     unknown_fields: list
+    profile: str | None = None  # the extractor whose names the request used, if not canonical
 
     @property
     def n_flows(self) -> int:
@@ -196,7 +205,7 @@ def _rows(body: bytes, max_flows: int) -> list:
     return data
 
 
-def _fill_row(i, row, spec, numeric, categorical, unknown, errors):
+def _fill_row(i, row, spec, numeric, categorical, unknown, errors, renames=None):
     """Copy one flow object into the lists ``numeric`` and ``categorical`` (row ``i``);
     append its problems to ``errors``. The hot loop of the service: kept flat."""
     if type(row) is not dict:
@@ -205,9 +214,10 @@ def _fill_row(i, row, spec, numeric, categorical, unknown, errors):
         return
     lookup, known, renamed = spec.lookup, 0, False
     for key, value in row.items():
-        slot = lookup.get(key)
+        slot = None if renames else lookup.get(key)
         if slot is None:
-            slot = lookup.get(canonical_name(key))
+            name = canonical_name(key)
+            slot = lookup.get(renames.get(name, name) if renames else name)
             if slot is None:
                 if len(unknown) < MAX_REPORTED:
                     unknown.add(key)
@@ -225,7 +235,7 @@ def _fill_row(i, row, spec, numeric, categorical, unknown, errors):
         else:
             errors.append(_field_error(i, key, value, is_categorical))
     if renamed:
-        _check_duplicates(i, row, spec, errors)
+        _check_duplicates(i, row, spec, errors, renames or {})
     if not known:
         fields = ", ".join(repr(k[:40]) for k in list(row)[:5]) or "none"
         message = (
@@ -235,23 +245,24 @@ def _fill_row(i, row, spec, numeric, categorical, unknown, errors):
         errors.append({"row": i, "field": None, "message": message})
 
 
-def _check_duplicates(i, row, spec, errors):
+def _check_duplicates(i, row, spec, errors, renames):
     """Two fields of a row that name the same feature once cleaned (" a" and "a")."""
     seen = {}
     for key in row:
         name = canonical_name(key)
+        name = renames.get(name, name)
         if name in seen and name in spec.lookup:
             message = f"row {i}, fields {seen[name]!r} and {key!r} name the same feature"
             errors.append({"row": i, "field": key, "message": message})
         seen.setdefault(name, key)
 
 
-def _infinite_cells(numeric, spec, rows):
+def _infinite_cells(numeric, spec, rows, renames):
     """Errors for numbers that parsed as +/-inf (e.g. 1e999), by row and field."""
     errors = []
     for i, j in np.argwhere(np.isinf(numeric))[:MAX_REPORTED]:
         name = spec.numeric[j]
-        key = next((k for k in rows[i] if canonical_name(k) == name), name)
+        key = next(k for k in rows[i] if renames.get(canonical_name(k), canonical_name(k)) == name)
         errors.append(_field_error(int(i), key, rows[i][key], False))
     return errors
 
@@ -281,20 +292,33 @@ def parse_flows(body: bytes, spec: FeatureSpec, *, max_flows: int) -> ParsedFlow
         field).
     """
     rows = _rows(body, max_flows)
+    parsed = _parse_rows(rows, spec, None)
+    profile = None
+    if parsed[2] and spec.vocabulary:  # some fields are not canonical names: an extractor's?
+        profile, renames = request_profile(rows)
+        if profile is not None:
+            parsed = _parse_rows(rows, spec, renames)
+    numeric, categorical, unknown, errors = parsed
+    if errors:
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        raise RequestError(422, errors[0]["message"] + more, errors[:MAX_REPORTED])
+    return ParsedFlows(numeric, categorical, sorted(unknown), profile)
+
+
+def _parse_rows(rows, spec, renames):
+    """(numeric matrix, categorical matrix, unknown field names, errors) of ``rows``."""
     empty_numeric, empty_categorical = [np.nan] * len(spec.numeric), [None] * len(spec.categorical)
     numeric, categorical = [], []
     unknown, errors = set(), []
     for i, row in enumerate(rows):
         numeric.append(empty_numeric.copy())
         categorical.append(empty_categorical.copy())
-        _fill_row(i, row, spec, numeric[i], categorical[i], unknown, errors)
+        _fill_row(i, row, spec, numeric[i], categorical[i], unknown, errors, renames)
         if len(errors) >= MAX_REPORTED:
             break
-    if not errors:
-        numeric = np.array(numeric, dtype=np.float64).reshape(len(rows), len(spec.numeric))
-        errors = _infinite_cells(numeric, spec, rows)
     if errors:
-        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
-        raise RequestError(422, errors[0]["message"] + more, errors[:MAX_REPORTED])
+        return None, None, unknown, errors
+    numeric = np.array(numeric, dtype=np.float64).reshape(len(rows), len(spec.numeric))
+    errors = _infinite_cells(numeric, spec, rows, renames or {})
     categorical = np.array(categorical, dtype=object).reshape(len(rows), len(spec.categorical))
-    return ParsedFlows(numeric, categorical, sorted(unknown))
+    return numeric, categorical, unknown, errors

@@ -42,33 +42,45 @@ class Scorer:
         self.spec = spec
         self.classes = split_model(model)[1].classes_
 
-    def _records(self, numeric, categorical) -> list[dict]:
+    def _records(self, numeric, categorical, profile) -> list[dict]:
         with warnings.catch_warnings():  # the missing features are in every decision
             warnings.simplefilter("ignore", MissingFeaturesWarning)
-            decisions = score_flows(self.model, self.spec.frame(numeric, categorical))
+            flows = self.spec.frame(numeric, categorical, profile)
+            decisions = score_flows(self.model, flows)
         columns = {name: decisions[name].tolist() for name in decisions.columns}  # plain types
         return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
     def __call__(self, payloads) -> list:
         """Decision records (a list of dicts, one per flow) per payload, or the exception
-        that scoring that payload alone raised."""
+        that scoring that payload alone raised. Payloads named by one extractor are
+        scored together."""
+        out = [None] * len(payloads)
+        by_profile = {}
+        for k, payload in enumerate(payloads):
+            by_profile.setdefault(payload.profile, []).append(k)
+        for profile, members in by_profile.items():
+            results = self._score_together([payloads[k] for k in members], profile)
+            for k, result in zip(members, results, strict=True):
+                out[k] = result
+        return out
+
+    def _score_together(self, payloads, profile) -> list:
         try:
             records = self._records(
                 np.concatenate([p.numeric for p in payloads]),
                 np.concatenate([p.categorical for p in payloads]),
+                profile,
             )
         except Exception:
-            if len(payloads) == 1:
-                raise
-            return [self._alone(p) for p in payloads]
+            return [self._alone(p, profile) for p in payloads]
         out, start = [], 0
         for p in payloads:
             out.append(records[start : start + p.n_flows])
             start += p.n_flows
         return out
 
-    def _alone(self, payload):
+    def _alone(self, payload, profile):
         try:
-            return self._records(payload.numeric, payload.categorical)
+            return self._records(payload.numeric, payload.categorical, profile)
         except Exception as exc:
             return exc
