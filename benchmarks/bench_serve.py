@@ -6,9 +6,11 @@
   of inference), saved with ``moeids.save`` (pickle-free) to a temporary file.
 - Server: ``python -m moeids serve MODEL`` in its own process (default limits, access log
   off), on a free port of 127.0.0.1.
-- Clients: async httpx in this process; ``--clients`` concurrent clients each send
-  requests back to back for ``--seconds`` s: first one flow per request, then
-  ``--batch-flows`` flows per request (``--batch-clients`` clients). The flows are the
+- Clients: in this process, a minimal HTTP/1.1 keep-alive client on asyncio streams (async
+  httpx spent more CPU per request than the server in a first run: it measured itself);
+  ``--clients`` concurrent connections each send requests back to back for ``--seconds``
+  s: first one flow per request, then ``--batch-flows`` flows per request
+  (``--batch-clients`` clients). The flows are the
   sample's held-out rows (never trained on), cycled; bodies are encoded before timing.
 - Throughput = flows answered with 200 / wall time; latency per request from send to full
   response; errors = any status other than 200 or a transport error.
@@ -27,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -112,37 +115,59 @@ def start_server(path, env, threads):
     raise RuntimeError("the server did not start within 60 s")
 
 
-async def load(base, bodies, clients, seconds):
-    """Each client posts bodies back to back until ``seconds`` pass: per-request results."""
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+async def _post_loop(port, requests, first, stride, stop, results):
+    """One keep-alive connection posting ``requests`` (from ``first``, every ``stride``-th)
+    until ``stop``; appends (latency s, flows, ok) per request."""
+    connection, i = None, first
+    while time.perf_counter() < stop:
+        request, n = requests[i % len(requests)]
+        i += stride
+        sent = time.perf_counter()
+        try:
+            if connection is None:
+                connection = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = connection
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            await reader.readexactly(int(length.group(1)))
+            ok = head[9:12] == b"200"
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, AttributeError):
+            ok, connection = False, None
+        results.append((time.perf_counter() - sent, n, ok))
+    if connection is not None:
+        connection[1].close()
+
+
+async def load(port, bodies, clients, seconds):
+    """``clients`` connections post bodies back to back for ``seconds``: throughput, latency.
+
+    A minimal HTTP/1.1 keep-alive client on asyncio streams (light on CPU, so that a small
+    machine measures the server, not the client).
+    """
+    requests = [
+        (
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body),
+            n,
+        )
+        for body, n in bodies
+    ]
     results = []  # (latency s, flows, ok)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        stop = time.perf_counter() + seconds
-
-        async def one(k):
-            i = k
-            while time.perf_counter() < stop:
-                body, n = bodies[i % len(bodies)]
-                i += clients
-                sent = time.perf_counter()
-                try:
-                    ok = (await client.post("/predict", content=body)).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                results.append((time.perf_counter() - sent, n, ok))
-
-        start = time.perf_counter()
-        await asyncio.gather(*(one(k) for k in range(clients)))
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    stop = start + seconds
+    await asyncio.gather(
+        *(_post_loop(port, requests, k, clients, stop, results) for k in range(clients))
+    )
+    wall = time.perf_counter() - start
     latency = np.array([r[0] for r in results]) * 1000
     ok = np.array([r[2] for r in results])
-    flows = sum(r[1] for r in results if r[2])
     return {
         "clients": clients,
-        "flows per request": results[0][1] if results else 0,
+        "flows per request": results[0][1],
         "requests": len(results),
         "errors": int((~ok).sum()),
-        "flows/s": flows / wall,
+        "flows/s": sum(r[1] for r in results if r[2]) / wall,
         "p50 ms": float(np.percentile(latency, 50)),
         "p99 ms": float(np.percentile(latency, 99)),
     }
@@ -167,7 +192,7 @@ def scenario(base, pid, bodies, clients, seconds):
     """One load run, the server's mean micro-batch size and both sides' CPU time."""
     flows0, batches0 = batch_totals(base)
     server0, client0 = cpu_seconds(pid), cpu_seconds()
-    row = asyncio.run(load(base, bodies, clients, seconds))
+    row = asyncio.run(load(int(base.rpartition(":")[2]), bodies, clients, seconds))
     row["server CPU s"] = cpu_seconds(pid) - server0
     row["client CPU s"] = cpu_seconds() - client0
     flows1, batches1 = batch_totals(base)
@@ -185,7 +210,8 @@ def measure(args, model, X_test):
         process, base = start_server(path, env, args.threads)
     try:
         singles, batches = encode(X, 1), encode(X, args.batch_flows)
-        asyncio.run(load(base, singles[:64] + batches[:4], 4, 3.0))  # warm-up
+        port = int(base.rpartition(":")[2])
+        asyncio.run(load(port, singles[:64] + batches[:4], 4, 3.0))  # warm-up
         rss_before = rss_mib(process.pid)
         rows = [
             scenario(base, process.pid, singles, args.clients, args.seconds),
