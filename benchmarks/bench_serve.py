@@ -17,7 +17,8 @@
 - In-process: ``predict_proba`` of the same model in this process on the same flows in
   chunks of ``--batch-flows`` (the rate the 256-flow requests are compared with), with the
   server's torch thread count (``--threads``, by default ``moeids serve``'s: CPUs - 1).
-- CPU: user + system seconds of the server process and of this (client) process per run.
+- CPU: user + system seconds of the server process and of this (client) process per run,
+  and the server's CPU milliseconds per flow answered.
 - Memory: the server's resident set size (``VmRSS``) after warm-up and after the run.
 
 Writes ``docs/results/serve.md``. ``python benchmarks/bench_serve.py --help``.
@@ -167,6 +168,7 @@ async def load(port, bodies, clients, seconds):
         "flows per request": results[0][1],
         "requests": len(results),
         "errors": int((~ok).sum()),
+        "flows": sum(r[1] for r in results if r[2]),
         "flows/s": sum(r[1] for r in results if r[2]) / wall,
         "p50 ms": float(np.percentile(latency, 50)),
         "p99 ms": float(np.percentile(latency, 99)),
@@ -195,6 +197,7 @@ def scenario(base, pid, bodies, clients, seconds):
     row = asyncio.run(load(int(base.rpartition(":")[2]), bodies, clients, seconds))
     row["server CPU s"] = cpu_seconds(pid) - server0
     row["client CPU s"] = cpu_seconds() - client0
+    row["server CPU ms per flow"] = 1000 * row["server CPU s"] / max(row.pop("flows"), 1)
     flows1, batches1 = batch_totals(base)
     row["mean flows per micro-batch"] = (flows1 - flows0) / max(batches1 - batches0, 1)
     return row
@@ -261,8 +264,10 @@ def page(args, table, rate, rss, fit_seconds, load_before):
         + f"\nIn-process `predict_proba`, {args.batch_flows} flows per call, same model, "
         f"same run, {args.threads} torch thread(s) as the server: {rate:,.0f} flows/s. "
         "CPU s: CPU time the server process and the client process used during the run "
-        f"(out of {args.seconds:.0f} s x {os.cpu_count()} CPUs, shared with other "
-        "work).\n\n## Targets\n\n" + C.markdown_table(checks, index=False)
+        f"(out of {args.seconds:.0f} s x {os.cpu_count()} CPUs, shared with other work); "
+        "server CPU ms per flow is the server's CPU time per flow answered, a cost that "
+        "depends less on how much CPU the other work left to the server.\n\n## Targets\n\n"
+        + C.markdown_table(checks, index=False)
     )
 
 

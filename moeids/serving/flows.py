@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..features.names import GROUPS
 from ..scoring import split_model
-from .profiles import PROFILE_ATTR, profile_names, request_profile
+from .profiles import PROFILE_ATTR, extractor_names, profile_names, request_profile
 
 __all__ = ["FeatureSpec", "ParsedFlows", "RequestError", "parse_flows"]
 
@@ -294,8 +294,8 @@ def parse_flows(body: bytes, spec: FeatureSpec, *, max_flows: int) -> ParsedFlow
     rows = _rows(body, max_flows)
     parsed = _parse_rows(rows, spec, None)
     profile = None
-    if parsed[2] and spec.vocabulary:  # some fields are not canonical names: an extractor's?
-        profile, renames = request_profile(rows)
+    if spec.vocabulary and not extractor_names().isdisjoint(map(canonical_name, parsed[2])):
+        profile, renames = request_profile(rows)  # fields named by another extractor
         if profile is not None:
             parsed = _parse_rows(rows, spec, renames)
     numeric, categorical, unknown, errors = parsed

@@ -10,10 +10,23 @@ splitter's own, exactly as for a DataFrame from that extractor.
 
 from __future__ import annotations
 
-from ..features.canonical import PROFILE_ATTR, detect_profile
-from ..features.vocabulary import PROFILES
+from functools import cache
 
-__all__ = ["PROFILE_ATTR", "profile_names", "request_profile"]
+from ..features.canonical import PROFILE_ATTR, detect_profile
+from ..features.vocabulary import PROFILES, REFERENCE
+
+__all__ = ["PROFILE_ATTR", "extractor_names", "profile_names", "request_profile"]
+
+
+@cache
+def extractor_names() -> frozenset:
+    """Names some extractor gives a feature that differ from its canonical name."""
+    return frozenset(
+        name
+        for profile in PROFILES.values()
+        for name, canonical in profile.names.items()
+        if name != canonical
+    )
 
 
 def request_profile(rows) -> tuple[str | None, dict | None]:
@@ -27,13 +40,15 @@ def request_profile(rows) -> tuple[str | None, dict | None]:
     Returns
     -------
     profile : str or None
-        A key of ``PROFILES``, or None when no profile matches.
+        A key of ``PROFILES``; None when no profile matches or the names are canonical.
     renames : dict of str -> str or None
         The profile's extractor name -> canonical name.
     """
     keys = {key for row in rows if isinstance(row, dict) for key in row}
     profile = detect_profile(keys)
-    return profile, (None if profile is None else dict(PROFILES[profile].names))
+    if profile in (None, REFERENCE):
+        return None, None
+    return profile, dict(PROFILES[profile].names)
 
 
 def profile_names(names, profile) -> list[str]:
