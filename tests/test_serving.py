@@ -32,6 +32,8 @@ from moeids import FeatureSplitter, MoEClassifier  # noqa: E402
 from moeids.datasets import load_sample  # noqa: E402
 from moeids.serving import create_app  # noqa: E402
 from moeids.serving.batching import MicroBatcher, Overloaded  # noqa: E402
+from moeids.serving.flows import FeatureSpec, parse_flows  # noqa: E402
+from moeids.serving.inference import Scorer  # noqa: E402
 from moeids.serving.security import read_token  # noqa: E402
 
 TINY = dict(d_model=8, n_layers=1, n_heads=1, epochs=1, pretrain_epochs=0, random_state=0)
@@ -322,6 +324,22 @@ def test_a_bare_classifier_takes_the_splitters_output_names(model, sample):
         decisions = post(base, flows).json()["decisions"]
     proba = [d["attack_probability"] for d in decisions]
     np.testing.assert_allclose(proba, model[-1].predict_proba(Xt)[:, 1], rtol=0, atol=1e-6)
+
+
+def test_a_flow_the_model_refuses_gets_422_and_spares_its_batch(model, sample):
+    Xt = model[0].transform(sample[3].iloc[:2])
+    good, bad = ({k: (None if np.isnan(v) else v) for k, v in r.items()} for r in records(Xt))
+    bad["categorical__Protocol"] = -1  # not a category code: MoEClassifier refuses it
+    spec = FeatureSpec.from_model(model[-1])
+    payloads = [parse_flows(json.dumps(f).encode(), spec, max_flows=1) for f in (good, bad)]
+    scored_good, refused = Scorer(model[-1], spec)(payloads)  # one batch, scored alone
+    expected = model[-1].predict_proba(Xt.iloc[:1])[0, 1]
+    assert scored_good[0]["attack_probability"] == pytest.approx(expected, abs=1e-6)
+    assert isinstance(refused, ValueError)
+    with running(create_app(model[-1])) as base:
+        response = post(base, bad)
+    assert response.status_code == 422
+    assert "categorical__Protocol" in response.json()["error"]["message"]
 
 
 def test_create_app_refuses_inconsistent_limits(model):

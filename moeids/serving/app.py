@@ -159,6 +159,8 @@ class _Service:
             records = await self.batcher.submit(flows, flows.n_flows)
         except (Overloaded, ShuttingDown) as exc:
             raise RequestError(503, str(exc), headers={"Retry-After": "1"}) from None
+        except (ValueError, TypeError) as exc:  # the model's own input checks
+            raise RequestError(422, f"the model cannot score these flows: {exc}") from None
         self.metrics.count_decisions(records, self.benign)
         content = {"request_id": rid, "decisions": records, "unknown_fields": flows.unknown_fields}
         return _json(content, headers={"X-Request-ID": rid})
