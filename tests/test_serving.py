@@ -358,12 +358,16 @@ def secured(model):
         yield base
 
 
-@pytest.mark.parametrize("path", ["/predict", "/metadata", "/metrics"])
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token-0123456789", TOKEN, ""])
+_PATHS = ["/predict", "/metadata", "/metrics"]
+_WRONG = [None, "Bearer wrong-token-0123456789", TOKEN, ""]
+
+
+@pytest.mark.parametrize("path", _PATHS)
+@pytest.mark.parametrize("authorization", _WRONG)
 def test_protected_endpoints_need_the_token(secured, path, authorization):
     headers = {} if authorization is None else {"Authorization": authorization}
     # each case from its own loopback address, so that the rate limit does not interfere
-    address = f"127.0.1.{hash((path, authorization)) % 250 + 1}"
+    address = f"127.0.1.{_PATHS.index(path) * len(_WRONG) + _WRONG.index(authorization) + 1}"
     with httpx.Client(transport=httpx.HTTPTransport(local_address=address)) as client:
         if path == "/predict":
             response = client.post(f"{secured}{path}", json=_OK, headers=headers)
@@ -374,9 +378,9 @@ def test_protected_endpoints_need_the_token(secured, path, authorization):
     assert TOKEN not in response.text
 
 
-@pytest.mark.parametrize("path", ["/predict", "/metadata", "/metrics"])
+@pytest.mark.parametrize("path", _PATHS)
 def test_the_right_token_is_let_in(secured, path):
-    address = f"127.0.2.{['/predict', '/metadata', '/metrics'].index(path) + 1}"
+    address = f"127.0.2.{_PATHS.index(path) + 1}"
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(transport=httpx.HTTPTransport(local_address=address)) as client:
         if path == "/predict":
