@@ -2,8 +2,9 @@
 
 Everything here is **synthetic**: :func:`make_synthetic_attacks` perturbs real benign windows
 (shape (n, seq_length, n_features), standardised as by :class:`~moeids.FlowWindower`) with
-the temporal signature of four stealthy attack kinds of the design document. The document
-generated them with Diffusion-TS; these are simple, transparent rules instead:
+the temporal signature of four stealthy attack kinds. They are simple, transparent rules,
+not a generative model (such windows are often made with a diffusion model, e.g.
+Diffusion-TS):
 
 ``slow_exfiltration``
     a slow linear drift over the window in a few features (volume creeping up);
@@ -109,7 +110,7 @@ def make_synthetic_attacks(benign, n_windows=None, kinds=KINDS, stealth=0.9, ran
         Kinds to make, cycled in order (see :data:`KINDS`).
     stealth : float or sequence of float in [0, 1), default=0.9
         Stealth level(s), cycled within each kind; the perturbation scales with
-        ``1 - stealth``. The document uses 0.85, 0.90 and 0.95.
+        ``1 - stealth``. ``benchmarks/bench_moirai.py`` uses 0.85, 0.90 and 0.95.
     random_state : int, RandomState or None, default=None
         Makes the output deterministic.
 
