@@ -1,6 +1,7 @@
 """Tests for MoiraiNLLDetector on tiny random Moirai models (needs uni2ts; runs in CI)."""
 
 import json
+import subprocess
 import sys
 
 import joblib
@@ -417,3 +418,8 @@ EXPECTED_FAILED_CHECKS = {
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_importing_moirai_does_not_import_uni2ts():
+    code = "import sys, moeids.moirai; assert not any(m.startswith('uni2ts') for m in sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
