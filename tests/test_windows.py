@@ -243,6 +243,7 @@ def test_fit_labels_zero_is_benign_any_other_number_an_attack():
     np.testing.assert_array_equal(multi.center_, binary.center_)
     by_name = FlowWindower(seq_length=4).fit(frame.assign(label=classes), "label")
     np.testing.assert_array_equal(by_name.center_, binary.center_)
+    np.testing.assert_array_equal(multi.window_labels(classes), [0] * 5 + [1] * 10)
     with pytest.raises(ValueError, match="Unknown label type: y must hold numbers"):
         FlowWindower(seq_length=4).fit(frame, np.repeat(["BENIGN", "DDoS", "DDoS"], 20))
     with pytest.raises(ValueError, match="y holds NaN in row 1"):

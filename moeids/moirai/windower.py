@@ -15,7 +15,6 @@ from .windows import (
     flow_table,
     resolve_features,
     row_groups,
-    row_labels,
 )
 
 __all__ = ["FlowWindower"]
@@ -113,7 +112,13 @@ class FlowWindower(TransformerMixin, BaseEstimator):
         self.features_ = resolve_features(X, self.features)
         matrix = self._prepared(X)
         if y is not None:
-            matrix = matrix[_benign_rows(X, y)]
+            benign = _benign_rows(X, y, len(X))
+            if not benign.any():
+                raise ValueError(
+                    f"y has no benign row (0) among its {len(X)} sample(s); cannot fit the "
+                    "standardisation"
+                )
+            matrix = matrix[benign]
         empty = np.isnan(matrix).all(axis=0)
         if empty.any():
             raise ValueError(
@@ -170,33 +175,35 @@ class FlowWindower(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         y : array-like of shape (n_rows,)
-            Row labels, 0 = benign, 1 = attack.
+            Row labels, 0 = benign, any other number = attack (as in ``fit``).
         groups : array-like of shape (n_rows,), default=None
             The group of each row, as given to :meth:`transform` (values, not a column name).
 
         Returns
         -------
         window_labels : ndarray of shape (n_windows,), int8
+            1 = attack window under ``label_rule``.
         """
         check_is_fitted(self)
         y = np.asarray(y)
         n_rows = y.shape[0] if y.ndim else 1
-        labels = row_labels(None, y, n_rows, name="y")
+        labels = (~_benign_rows(None, y, n_rows)).astype(np.int8)
         groups = row_groups(None, groups, n_rows)
         rows = np.zeros((n_rows, 1))
         _, out = cut(rows, labels, groups, self.seq_length, self._stride(), self.label_rule)
         return out
 
 
-def _benign_rows(X, y):
-    """Mask of the rows of ``X`` labelled 0 in ``y`` (a column name or one number per row)."""
+def _benign_rows(X, y, n_rows):
+    """Mask (n_rows,) of rows labelled 0 in ``y`` (a column name of ``X`` or one number per
+    row; any other number is an attack)."""
     if isinstance(y, str) and isinstance(X, pd.DataFrame):
         if y not in X.columns:
             raise ValueError(f"y: column {y!r} is not in the frame")
         y = X[y]
     values = np.asarray(y)
-    if values.shape != (len(X),):
-        raise ValueError(f"y must have shape ({len(X)},) (one label per row), got {values.shape}")
+    if values.shape != (n_rows,):
+        raise ValueError(f"y must have shape ({n_rows},) (one label per row), got {values.shape}")
     try:
         casting = "unsafe" if values.dtype == object else "same_kind"  # no text, no complex
         values = values.astype(np.float64, casting=casting)
@@ -207,10 +214,4 @@ def _benign_rows(X, y):
         ) from exc
     if np.isnan(values).any():
         raise ValueError(f"y holds NaN in row {int(np.argmax(np.isnan(values)))}")
-    benign = values == 0
-    if not benign.any():
-        raise ValueError(
-            f"y has no benign row (0) among its {len(values)} sample(s); cannot fit the "
-            "standardisation"
-        )
-    return benign
+    return values == 0
