@@ -178,47 +178,31 @@ def train_module(
     history : list of dict
         One entry per epoch: ``epoch``, ``train_loss``, the validation metrics, ``time``.
     """
-    params = list(module.parameters())
-    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
-    n_samples = len(train_tensors[0])
-    best_score, best_state, best_epoch, stale = np.inf, None, 0, 0
-    history: list[dict] = []
+    optimizer = torch.optim.AdamW(module.parameters(), lr=learning_rate, weight_decay=weight_decay)
     averaged = (
         torch.optim.swa_utils.AveragedModel(module, avg_fn=_ema_avg_fn(ema_decay))
         if ema_decay > 0
         else None
     )
     evaluated = module if averaged is None else averaged.module
+    best = _BestEpoch(monitor, n_iter_no_change if validate is not None else None)
+    history: list[dict] = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        module.train()
-        total, seen = 0.0, 0
-        batches = list(iterate_batches(n_samples, batch_size, shuffle=True, generator=generator))
-        bar = tqdm(
-            batches,
+        loss = _train_epoch(
+            module,
+            loss_fn,
+            train_tensors,
+            optimizer,
+            averaged,
+            batch_size=batch_size,
+            device=device,
+            generator=generator,
+            grad_clip=grad_clip,
             desc=f"{stage} epoch {epoch}/{epochs}",
-            leave=False,
-            disable=verbose < 1 or len(batches) <= _LONG_EPOCH_BATCHES,
+            verbose=verbose,
         )
-        for idx in bar:
-            batch = [t[idx].to(device, non_blocking=True) for t in train_tensors]
-            loss = loss_fn(module, *batch)
-            if loss is None:  # nothing to learn from in this batch
-                continue
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{stage}: loss became {loss.item()} at epoch {epoch}; lower learning_rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            optimizer.step()
-            if averaged is not None:
-                averaged.update_parameters(module)
-            total += loss.item() * len(idx)
-            seen += len(idx)
-        record = {"epoch": epoch, "train_loss": total / seen if seen else float("nan")}
+        record = {"epoch": epoch, "train_loss": loss}
         if validate is not None:
             evaluated.eval()
             with torch.inference_mode():
@@ -230,24 +214,76 @@ def train_module(
                 f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "time")
             )
             print(f"[{stage}] epoch {epoch}/{epochs}  {metrics}  ({record['time']:.1f}s)")
-        if validate is None or n_iter_no_change is None:
-            continue
-        score = record[monitor]
-        if score < best_score:
-            best_score, best_epoch, stale = score, epoch, 0
-            best_state = copy.deepcopy(evaluated.state_dict())
-        else:
-            stale += 1
-            if stale >= n_iter_no_change:
-                if verbose >= 1:
-                    print(f"[{stage}] early stop: best {monitor} at epoch {best_epoch}")
-                break
-    if best_state is None and averaged is not None:
-        best_state = evaluated.state_dict()
-    if best_state is not None:
-        module.load_state_dict(best_state)
+        if best.update(record, evaluated):
+            if verbose >= 1:
+                print(f"[{stage}] early stop: best {monitor} at epoch {best.epoch}")
+            break
+    state = best.state
+    if state is None and averaged is not None:
+        state = evaluated.state_dict()
+    if state is not None:
+        module.load_state_dict(state)
     module.eval()
     return history
+
+
+def _train_epoch(
+    module,
+    loss_fn,
+    tensors,
+    optimizer,
+    averaged,
+    *,
+    batch_size,
+    device,
+    generator,
+    grad_clip,
+    desc,
+    verbose,
+) -> float:
+    """One pass over shuffled mini-batches of ``tensors``, one optimiser step per batch.
+
+    Returns the mean batch loss weighted by batch size, over the batches that had a
+    loss (``loss_fn`` gave None: no step); NaN when none had one.
+    """
+    batches = list(iterate_batches(len(tensors[0]), batch_size, shuffle=True, generator=generator))
+    module.train()
+    total, seen = 0.0, 0
+    show = verbose >= 1 and len(batches) > _LONG_EPOCH_BATCHES
+    for idx in tqdm(batches, desc=desc, leave=False, disable=not show):
+        loss = loss_fn(module, *[t[idx].to(device, non_blocking=True) for t in tensors])
+        if loss is None:  # nothing to learn from in this batch
+            continue
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()}; lower learning_rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+        optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(module)
+        total, seen = total + loss.item() * len(idx), seen + len(idx)
+    return total / seen if seen else float("nan")
+
+
+class _BestEpoch:
+    """The best epoch so far by a validation metric (lower is better), for early stopping."""
+
+    def __init__(self, monitor: str, patience: int | None):
+        self.monitor, self.patience = monitor, patience
+        self.score, self.epoch, self.state, self.stale = np.inf, 0, None, 0
+
+    def update(self, record: dict, module: torch.nn.Module) -> bool:
+        """Keep ``module``'s weights when ``record`` is the best epoch; True to stop."""
+        if self.patience is None:
+            return False
+        if record[self.monitor] < self.score:
+            self.score, self.epoch, self.stale = record[self.monitor], record["epoch"], 0
+            self.state = copy.deepcopy(module.state_dict())
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:
