@@ -64,7 +64,8 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
     step of that schedule is a method a subclass may override (see
     :class:`~moeids.moe.training.MoETrainingMixin`: :meth:`get_loss`,
     :meth:`pretrain_loss`, :meth:`validation_scores`, :meth:`learning_rate_phases`,
-    :meth:`train_phase`, :meth:`refit_phase`).
+    :meth:`pretrain_phase`, :meth:`train_phases`, :meth:`train_phase`,
+    :meth:`refit_phase`).
 
     Input columns are grouped by their names, as produced by
     :class:`moeids.FeatureSplitter`: ``tabular__*`` numeric, ``categorical__*`` integer

@@ -2,7 +2,7 @@
 
 ``fit`` runs, on a hold-out split of the rows (:func:`moeids._training.holdout_split`):
 
-1. stage 1 (:meth:`MoETrainingMixin.pretrain`): masked feature modelling of the tabular
+1. stage 1 (:meth:`MoETrainingMixin.pretrain_phase`): masked feature modelling of the tabular
    expert, one batch scored by :meth:`~MoETrainingMixin.pretrain_loss`;
 2. stage 2 (:meth:`~MoETrainingMixin.train_phases`): the whole network, one batch scored
    by :meth:`~MoETrainingMixin.get_loss`, each epoch by
@@ -51,7 +51,7 @@ class MoETrainingMixin:
             self.module_.fit_scaling(X_train)
             self.module_.to(self.device_)
             generator = torch.Generator().manual_seed(seed)
-            self.pretrain_history_ = self.pretrain(X_train, X_val, generator, seed)
+            self.pretrain_history_ = self.pretrain_phase(X_train, X_val, generator, seed)
             class_weight = self.loss_class_weight(y_train)
             loss_fn = partial(self.get_loss, class_weight=class_weight)
             validate = None
@@ -119,7 +119,7 @@ class MoETrainingMixin:
             model["encoder"], model["head"], x_num, x_cat, missing, self.mask_ratio, generator
         )
 
-    def pretrain(self, X_train, X_val, generator, seed) -> list[dict]:
+    def pretrain_phase(self, X_train, X_val, generator, seed) -> list[dict]:
         """Stage 1 on ``module_``'s tabular expert; returns its per-epoch records.
 
         Skipped (``[]``) when ``pretrain_epochs == 0``, without a tabular expert, or
