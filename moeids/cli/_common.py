@@ -14,6 +14,8 @@ import json
 import textwrap
 from pathlib import Path
 
+from moeids.persistence import load, save
+
 __all__ = [
     "ArgumentParser",
     "CommandError",
@@ -107,27 +109,9 @@ def add_model_arguments(parser) -> None:
     add_allow_pickle(parser)
 
 
-# PERSISTENCE FALLBACK: until the pickle-free ``moeids.persistence.save``/``load`` land in
-# main, models are joblib pickles. ``git merge main`` then switches without other changes.
-try:
-    from moeids.persistence import load as _load
-    from moeids.persistence import save as _save
-except ImportError:  # pragma: no cover - removed with the fallback
-
-    def _save(model, path):
-        import joblib
-
-        joblib.dump(model, path)
-
-    def _load(path, *, allow_pickle=False):
-        import joblib
-
-        return joblib.load(path)  # the only format before persistence lands
-
-
 def save_model(model, path) -> None:
     """Write a fitted model with ``moeids.save`` (pickle-free)."""
-    _save(model, Path(path))
+    save(model, Path(path))
 
 
 def load_model_arg(path, allow_pickle=False):
@@ -154,7 +138,7 @@ def load_model_arg(path, allow_pickle=False):
     if not path.is_file():
         raise CommandError(f"model file {str(path)!r} does not exist")
     try:
-        return _load(path, allow_pickle=allow_pickle)
+        return load(path, allow_pickle=allow_pickle)
     except ValueError as exc:
         text = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
         hint = "" if allow_pickle or "pickle" not in text else " (see --allow-pickle)"

@@ -19,7 +19,7 @@ from moeids.datasets import _base, _cicids2017, _ciciot2023, _nsl_kdd, _rt_iot20
 from ._common import CommandError
 from ._io import expand_inputs, input_format, read_table
 
-__all__ = ["BENIGN_VALUES", "DATASETS", "LabelledFlows", "dataset_columns", "read_labelled"]
+__all__ = ["BENIGN_VALUES", "DATASETS", "LabelledFlows", "read_labelled"]
 
 #: Dataset name (also the FeatureSplitter preset) -> (loader, its file specification).
 DATASETS = {
@@ -76,22 +76,6 @@ def _detect_dataset(path) -> str:
         f"{path} is not a file of a known dataset ({', '.join(DATASETS)}); "
         "name its label column with --label COLUMN"
     )
-
-
-def dataset_columns(name):
-    """A function that renames a frame's columns as dataset ``name``'s loader does.
-
-    Names are stripped of spaces and a BOM and mapped to the loader's canonical names
-    (``" Destination Port"`` -> ``"Dst Port"`` for CIC-IDS2017), so that flows in a
-    dataset's original files meet a model trained through its loader.
-    """
-    rename = DATASETS[name][1].rename
-
-    def canonical(frame: pd.DataFrame) -> pd.DataFrame:
-        cleaned = (_base._clean_name(c) for c in frame.columns)
-        return frame.set_axis([rename.get(c, c) for c in cleaned], axis=1)
-
-    return canonical
 
 
 def _labels_from_column(values: pd.Series, label: str, path) -> tuple[pd.Series, pd.Series]:

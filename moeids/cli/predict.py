@@ -19,10 +19,8 @@ from ._common import (
     check_classifier,
     check_writable,
     load_model_arg,
-    read_card,
 )
 from ._io import ChunkWriter, count_rows, expand_inputs, iter_chunks, output_format
-from ._labelled import DATASETS, dataset_columns
 
 __all__ = ["add_parser", "predict", "score_files"]
 
@@ -38,7 +36,7 @@ def _kept(chunk, keep):
     return chunk[[names[name] for name in keep]].set_axis(list(keep), axis=1)
 
 
-def score_files(model, paths, writer, *, chunk_size, keep=(), columns=None, progress=None):
+def score_files(model, paths, writer, *, chunk_size, keep=(), progress=None):
     """Score CSV/Parquet files chunk by chunk into ``writer``.
 
     Parameters
@@ -52,8 +50,6 @@ def score_files(model, paths, writer, *, chunk_size, keep=(), columns=None, prog
         Most rows read and scored at once.
     keep : sequence of str
         Input columns copied to the output (e.g. a flow id).
-    columns : callable or None
-        Applied to each chunk before scoring, e.g. :func:`dataset_columns`'s renaming.
     progress : tqdm or None
         Updated with the rows scored.
 
@@ -67,8 +63,6 @@ def score_files(model, paths, writer, *, chunk_size, keep=(), columns=None, prog
     classes = split_model(model)[1].classes_
     rows = chunks = attacks = 0
     for chunk in iter_chunks(paths, chunk_size):
-        if columns is not None:
-            chunk = columns(chunk)
         decisions = score_flows(model, chunk)
         if keep:
             decisions = pd.concat([_kept(chunk, keep), decisions], axis=1)
@@ -82,12 +76,6 @@ def score_files(model, paths, writer, *, chunk_size, keep=(), columns=None, prog
     return rows, chunks, attacks
 
 
-def _card_dataset(model_path) -> str:
-    """The dataset whose loader the model was trained through (its card), else "none"."""
-    source = ((read_card(model_path) or {}).get("data") or {}).get("source")
-    return source if source in DATASETS else "none"
-
-
 def predict(args) -> int:
     """Score DATA into --out; see ``moeids predict --help``."""
     from tqdm.auto import tqdm
@@ -98,8 +86,6 @@ def predict(args) -> int:
     out = check_writable(args.out)
     paths = expand_inputs(args.data)
     model = check_classifier(load_model_arg(args.model, args.allow_pickle), args.model)
-    dataset = args.dataset or _card_dataset(args.model)
-    columns = dataset_columns(dataset) if dataset != "none" else None
     start = time.perf_counter()
     with (
         ChunkWriter(out) as writer,
@@ -111,7 +97,6 @@ def predict(args) -> int:
             writer,
             chunk_size=args.chunk_size,
             keep=args.keep,
-            columns=columns,
             progress=bar,
         )
         if rows == 0:
@@ -158,12 +143,6 @@ def add_parser(commands) -> None:
         default=[],
         metavar="COLUMN",
         help="input column to copy to the output, repeatable (default: none)",
-    )
-    run.add_argument(
-        "--dataset",
-        choices=["none", *DATASETS],
-        help="rename the columns of this dataset's original files as its loader does "
-        "(default: the dataset of the model's card, else none)",
     )
     run.add_argument("--verbose", type=int, default=1, help="0 quiet, 1 progress bar")
     run.set_defaults(handler=predict)
