@@ -75,7 +75,7 @@ def score_flows(model, flows) -> pd.DataFrame:
     """
     preprocessing, classifier = split_model(model)
     features = preprocessing.transform(flows) if preprocessing is not None else flows
-    _, proba, gate, values = classifier._forward(features)
+    _, proba, gate, values = classifier.forward(features)
     names = np.asarray([input_name(n) for n in classifier._feature_names()], dtype=object)
     rows, cols = np.nonzero(np.isnan(values))
     split_at = np.searchsorted(rows, np.arange(1, len(values)))
