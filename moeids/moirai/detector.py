@@ -31,12 +31,12 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._training import draw_seed, resolve_device, seeded, to_tensor
+from .._training import draw_seed, holdout_split, resolve_device, seeded, to_tensor
 from ..persistence import TorchPickleMixin
 from . import _uni2ts
 from ._checks import check_window_labels, check_windows
 from .calibration import calibrate
-from .finetune import fine_tune, holdout_indices
+from .finetune import fine_tune
 from .inference import NLLScoringMixin
 
 __all__ = ["MoiraiNLLDetector"]
@@ -239,7 +239,13 @@ class MoiraiNLLDetector(NLLScoringMixin, TorchPickleMixin, OutlierMixin, BaseEst
         X = check_windows(X, self.prediction_length, context_length=self.context_length)
         device = resolve_device(self.device)
         seed = draw_seed(self.random_state)
-        train_idx, val_idx = holdout_indices(len(X), self.validation_fraction, seed)
+        if self.validation_fraction and len(X) < 2:
+            raise ValueError(
+                f"got {len(X)} sample(s) (windows) to fit on; validation_fraction="
+                f"{self.validation_fraction} needs at least 2 (one to train on, one to "
+                "validate): pass more windows or validation_fraction=0"
+            )
+        train_idx, val_idx = holdout_split(len(X), self.validation_fraction, seed)
         with seeded(seed, device):
             if module is None:
                 module = _uni2ts.new_module(self.model_size, self.instance_scaling)

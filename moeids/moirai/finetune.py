@@ -2,43 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from .._training import predict_batches, train_module
 from .packing import window_nll
 
-__all__ = ["fine_tune", "holdout_indices"]
-
-
-def holdout_indices(n_windows, validation_fraction, seed):
-    """Random train / validation indices of ``n_windows`` windows.
-
-    Parameters
-    ----------
-    n_windows : int
-    validation_fraction : float in [0, 1)
-        Share held out, rounded, at least one window and at least one left to train on.
-        0 holds out nothing.
-    seed : int
-
-    Returns
-    -------
-    train_idx : ndarray of shape (n_train,)
-    val_idx : ndarray of shape (n_val,) or None
-        None when ``validation_fraction`` is 0.
-    """
-    if validation_fraction == 0:
-        return np.arange(n_windows), None
-    if n_windows < 2:
-        raise ValueError(
-            f"got {n_windows} sample(s) (windows) to fit on; validation_fraction="
-            f"{validation_fraction} needs at least 2 (one to train on, one to validate): "
-            "pass more windows or validation_fraction=0"
-        )
-    n_val = min(max(1, round(validation_fraction * n_windows)), n_windows - 1)
-    return train_test_split(np.arange(n_windows), test_size=n_val, random_state=seed)
+__all__ = ["fine_tune"]
 
 
 def fine_tune(module, packer, windows, train_idx, val_idx, *, seed, device, **schedule):
@@ -48,11 +17,11 @@ def fine_tune(module, packer, windows, train_idx, val_idx, *, seed, device, **sc
     ----------
     module : MoiraiModule
         On ``device``; trained in place (best validation epoch restored when
-        ``n_iter_no_change`` is set and ``val_idx`` is not None).
+        ``n_iter_no_change`` is set and ``val_idx`` is not empty).
     packer : Packer
     windows : Tensor of shape (n_windows, n_steps, n_features)
-    train_idx, val_idx : ndarray or None
-        From :func:`holdout_indices`.
+    train_idx, val_idx : ndarray
+        From :func:`moeids._training.holdout_split`; ``val_idx`` empty: no validation.
     seed : int
         Seeds the shuffling.
     device : torch.device
@@ -66,7 +35,7 @@ def fine_tune(module, packer, windows, train_idx, val_idx, *, seed, device, **sc
         Per epoch: ``epoch``, ``train_loss``, ``val_nll`` (with a hold-out), ``time``.
     """
     validate = None
-    if val_idx is not None:
+    if len(val_idx):
         val = windows[val_idx]
 
         def validate(net):
