@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._training import draw_seed, predict_batches, resolve_device, to_tensor
-from ..features.names import EXPERTS, feature_groups_from_names
+from ..features.names import EXPERTS, feature_groups_from_names, missing_names
 from ..persistence import TorchPickleMixin, load, save
 from .inputs import (
     categorical_cardinalities,
@@ -389,10 +389,7 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
             columns that were NaN in that row). The index is ``X``'s for a DataFrame.
         """
         _, proba, gate, values = self.forward(X)
-        rows, cols = np.nonzero(np.isnan(values))
-        names = self._feature_names()[cols]
-        split_at = np.searchsorted(rows, np.arange(1, len(values)))
-        missing = [list(part) for part in np.split(names, split_at)]
+        missing = missing_names(values, self._feature_names())
         best = proba.argmax(1)
         return pd.DataFrame(
             {
