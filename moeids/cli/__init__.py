@@ -10,7 +10,7 @@ import sys
 from importlib import import_module
 
 # Modules of moeids.cli, one per command, in the order ``moeids --help`` lists them.
-_COMMANDS = ("demo",)
+_COMMANDS = ("demo", "stream")
 
 
 def build_parser() -> argparse.ArgumentParser:
