@@ -6,8 +6,10 @@ Public API (imported lazily so that ``import moeids`` stays fast):
 - :class:`MoEClassifier` -- path A, gated FT-Transformer + 1D-CNN classifier (``moeids.moe``)
 - :class:`MoiraiNLLDetector`, :class:`FlowWindower`, :func:`make_windows` -- path B, flow
   windows scored by Moirai's NLL (``moeids.moirai``)
+- :func:`save`, :func:`load` -- one pickle-free, checksummed file per fitted model
+  (``moeids.persistence``; pickles refused unless ``allow_pickle=True``)
 - ``moeids.datasets``, ``moeids.features``, ``moeids.moe``, ``moeids.moirai``,
-  ``moeids.analysis`` -- submodules
+  ``moeids.analysis``, ``moeids.persistence`` -- submodules
 """
 
 from importlib import import_module
@@ -20,8 +22,10 @@ _LAZY = {
     "MoiraiNLLDetector": "moeids.moirai",
     "FlowWindower": "moeids.moirai",
     "make_windows": "moeids.moirai",
+    "save": "moeids.persistence",
+    "load": "moeids.persistence",
 }
-_SUBMODULES = {"analysis", "datasets", "features", "moe", "moirai"}
+_SUBMODULES = {"analysis", "datasets", "features", "moe", "moirai", "persistence"}
 
 __all__ = [*_LAZY, *sorted(_SUBMODULES), "__version__"]
 

@@ -8,9 +8,7 @@ describes the design, the defaults and how missing features are handled.
 from __future__ import annotations
 
 import copy
-import json
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +30,7 @@ from .._training import (
     to_tensor,
     train_module,
 )
-from ..persistence import TorchPickleMixin, usable_device
+from ..persistence import TorchPickleMixin, load, save
 from .mfm import MFMHead, mfm_loss
 from .network import MoENetwork
 from .tokenizer import FeatureTokenizer
@@ -43,7 +41,6 @@ _PREDICT_BATCH_SIZE = 1024
 # Stage 2 learning-rate steps: after early stopping, training resumes from the best weights
 # at the next (smaller) rate, while epochs remain.
 _LR_FACTORS = (1.0, 0.1)
-_FORMAT = "moeids.MoEClassifier/1"
 
 
 def feature_groups_from_names(names) -> np.ndarray:
@@ -645,42 +642,16 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
-        """Write the fitted model to one pickle-free ``.safetensors`` file.
+        """Write the fitted model to one pickle-free, checksummed ``.safetensors`` file.
 
-        The network's tensors are stored as safetensors; the parameters, classes,
-        feature names and groups and the training histories as JSON in the file's
-        metadata. Load it with :meth:`MoEClassifier.load`.
+        The same as ``moeids.save(self, path)`` (``docs/persistence.md``). Load it with
+        :meth:`MoEClassifier.load` or ``moeids.load``.
         """
-        from safetensors.torch import save_file
-
-        check_is_fitted(self)
-        if self.classes_.dtype.kind not in "biufUO":
-            raise TypeError(f"cannot save classes_ of dtype {self.classes_.dtype} as JSON")
-        params = self.get_params()
-        if not isinstance(params["random_state"], Integral | None):
-            params["random_state"] = None
-        names = getattr(self, "feature_names_in_", None)
-        config = {
-            "format": _FORMAT,
-            "params": params,
-            "classes": self.classes_.tolist(),
-            "classes_dtype": self.classes_.dtype.str
-            if self.classes_.dtype.kind != "O"
-            else "object",
-            "n_features_in": int(self.n_features_in_),
-            "feature_names_in": None if names is None else [str(n) for n in names],
-            "feature_groups": self.feature_groups_.tolist(),
-            "cat_cardinalities": self.cat_cardinalities_.tolist(),
-            "device": str(self.device_),
-            "pretrain_history": self.pretrain_history_,
-            "history": self.history_,
-        }
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
-        save_file(tensors, str(path), metadata={"moeids": json.dumps(config, default=_jsonable)})
+        save(self, path)
 
     @classmethod
     def load(cls, path, device=None) -> MoEClassifier:
-        """Read a model written by :meth:`save`.
+        """Read a model written by :meth:`save` (``moeids.load``, for a MoEClassifier).
 
         Parameters
         ----------
@@ -695,45 +666,11 @@ class MoEClassifier(TorchPickleMixin, ClassifierMixin, BaseEstimator):
         -------
         model : MoEClassifier
         """
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        if "moeids" not in metadata:
-            raise ValueError(f"{path} is not a file written by MoEClassifier.save")
-        config = json.loads(metadata["moeids"])
-        if config.get("format") != _FORMAT:
-            raise ValueError(f"{path}: unsupported format {config.get('format')!r}")
-        model = cls(**config["params"])
-        dtype = object if config["classes_dtype"] == "object" else config["classes_dtype"]
-        model.classes_ = np.asarray(config["classes"], dtype=dtype)
-        model.n_features_in_ = config["n_features_in"]
-        if config["feature_names_in"] is not None:
-            model.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
-        model.feature_groups_ = np.asarray(config["feature_groups"], dtype=object)
-        model.cat_cardinalities_ = np.asarray(config["cat_cardinalities"], dtype=np.int64)
-        model.pretrain_history_ = config["pretrain_history"]
-        model.history_ = config["history"]
-        model.n_iter_ = len(model.history_)
-        if device is not None:
-            device = resolve_device(device)
-            model.device = str(device)
-        else:
-            device = usable_device(torch.device(config["device"]), cls.__name__)
-        model.device_ = device
-        model.module_ = model._build_network()
-        model.module_.load_state_dict(load_file(str(path)))
-        model.module_.to(device).eval()
+        model = load(path, device=device)
+        if type(model) is not cls:
+            raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
 
 
 def _index(X):
     return X.index if isinstance(X, pd.DataFrame) else None
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot store {type(value).__name__} {value!r} in the model file")

@@ -1,16 +1,18 @@
-"""Pickling fitted torch estimators across devices.
+"""Pickles: fitted torch estimators across devices, and refusing pickles on load.
 
 A fitted estimator keeps its network in ``module_`` on ``device_``. Pickles (joblib,
 ``pickle``, ``copy.deepcopy``, sklearn's ``clone`` of fitted params) always hold CPU
 tensors, so a model trained on a GPU loads on a machine without one. On load the network
 goes back to ``device_`` when that device exists there, else to the CPU with a warning
-and ``device_`` updated.
+and ``device_`` updated. :func:`load_pickle` is how ``moeids.load`` treats a pickle: refused
+unless the caller allows it, because loading one runs whatever code it holds.
 """
 
 from __future__ import annotations
 
 import copy
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -64,3 +66,48 @@ class TorchPickleMixin:
             module = getattr(self, name, None)
             if module is not None:
                 module.to(device)
+
+
+class PickleLoadWarning(UserWarning):
+    """A model was loaded from a pickle (joblib) file, which can run code when loaded."""
+
+
+# Leading bytes of pickles (protocol 2+) and of joblib's compressed files (zlib, gzip,
+# bz2, xz, lzma, lz4); plus the usual file suffixes of both.
+_PICKLE_MAGIC = (
+    *(bytes([0x80, protocol]) for protocol in range(2, 6)),  # pickle protocols 2-5
+    *(bytes([0x78, level]) for level in (0x01, 0x5E, 0x9C, 0xDA)),  # zlib
+    b"\x1f\x8b",  # gzip
+    b"BZh",  # bz2
+    b"\xfd7zXZ",  # xz
+    b"\x5d\x00\x00",  # lzma
+    b"\x04\x22M\x18",  # lz4
+)
+_PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".sav", ".pck"}
+
+
+def looks_like_pickle(path, head: bytes) -> bool:
+    """Whether a file with these leading bytes is a pickle or a joblib file."""
+    return head.startswith(_PICKLE_MAGIC) or Path(path).suffix.lower() in _PICKLE_SUFFIXES
+
+
+def load_pickle(path, *, allow_pickle: bool):
+    """``joblib.load(path)`` with a warning when ``allow_pickle``, else a ValueError."""
+    if not allow_pickle:
+        raise ValueError(
+            f"{path} is a pickle/joblib file, and loading a pickle runs whatever code it "
+            "contains; moeids.load refuses it. Pass allow_pickle=True only for a file from a "
+            "source you trust, and re-save it with moeids.save(model, path) (pickle-free)."
+        )
+    import joblib
+
+    warnings.warn(
+        f"loading the pickle {path}: a pickle can run code when it is loaded; load only "
+        "files you trust, and prefer moeids.save/moeids.load (pickle-free)",
+        PickleLoadWarning,
+        stacklevel=3,
+    )
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 -- any unpickling failure, named with the path
+        raise ValueError(f"{path} could not be loaded as a pickle/joblib file: {exc}") from exc
