@@ -30,10 +30,10 @@ import uuid
 from pathlib import Path
 
 import _common as C
-import joblib
 import numpy as np
 import pandas as pd
 
+import moeids
 from moeids.streaming import LocalBroker, score_values
 
 PARTITIONS = 2
@@ -60,7 +60,7 @@ def in_process(model, X, values, batch):
 
 
 def _scorer(model_path, broker, topics, batch):
-    command = [sys.executable, "-m", "moeids", "stream", str(model_path), "--allow-pickle"]
+    command = [sys.executable, "-m", "moeids", "stream", str(model_path)]
     command += ["--bootstrap", broker.bootstrap, "--in", topics["flows"]]
     command += ["--out", topics["decisions"], "--alerts", topics["alerts"]]
     command += ["--dead-letter", topics["dead"], "--batch-size", str(batch)]
@@ -118,8 +118,7 @@ def run(args):
     values = json_values(X)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, LocalBroker() as broker:
-        model_path = Path(tmp) / "model.joblib"
-        joblib.dump(model, model_path)
+        model_path = moeids.save(model, Path(tmp) / "model.moeids")
         for batch in args.batch_sizes:
             print(f"[stream] batch {batch}", flush=True)
             load_before = os.getloadavg()[0]

@@ -20,6 +20,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
+import moeids
 from moeids import FeatureSplitter, MoEClassifier
 from moeids.cli import main
 from moeids.datasets import load_sample
@@ -59,9 +60,7 @@ def model(flows):
 
 @pytest.fixture(scope="module")
 def model_path(model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("stream") / "model.joblib"
-    joblib.dump(model, path)  # switch to moeids.save once the pickle-free format lands
-    return path
+    return moeids.save(model, tmp_path_factory.mktemp("stream") / "model.moeids")
 
 
 def _json_rows(frame):
@@ -162,7 +161,7 @@ def _committed(broker, group, topic, partitions=2):
 
 
 def _scorer(model_path, broker, topics, group, *extra):
-    command = [sys.executable, "-m", "moeids", "stream", str(model_path), "--allow-pickle"]
+    command = [sys.executable, "-m", "moeids", "stream", str(model_path)]
     command += ["--bootstrap", broker.bootstrap, "--in", topics["flows"]]
     command += ["--out", topics["decisions"], "--alerts", topics["alerts"]]
     command += ["--dead-letter", topics["dead"], "--group", group, *extra]
@@ -287,14 +286,17 @@ def test_sigterm_flushes_commits_and_exits_0(broker, model_path, flows):
     assert _committed(broker, "termed", topics["flows"]) == ends
 
 
-def test_stream_command_errors_are_one_line(broker, model_path, capsys):
-    args = ["stream", str(model_path), "--bootstrap", broker.bootstrap]
-    args += ["--in", f"absent-{uuid.uuid4().hex[:8]}", "--out", "decisions"]
-    assert main(args) == 1  # no --allow-pickle
-    assert "--allow-pickle" in capsys.readouterr().err
-    assert main([*args, "--allow-pickle"]) == 1
+def test_stream_command_errors_are_one_line(broker, model, model_path, tmp_path, capsys):
+    pickled = tmp_path / "model.joblib"
+    joblib.dump(model, pickled)
+    args = ["--bootstrap", broker.bootstrap, "--in", f"absent-{uuid.uuid4().hex[:8]}"]
+    args += ["--out", "decisions"]
+    assert main(["stream", str(pickled), *args]) == 1  # a pickle without --allow-pickle
+    err = capsys.readouterr().err
+    assert err.startswith("moeids stream: error: ") and "pickle" in err and err.count("\n") == 1
+    assert main(["stream", str(model_path), *args]) == 1
     err = capsys.readouterr().err
     assert err.startswith("moeids stream: error: input topic 'absent-") and err.count("\n") == 1
     with pytest.raises(SystemExit) as usage:
-        main([*args, "--batch-size", "0"])
+        main(["stream", str(model_path), *args, "--batch-size", "0"])
     assert usage.value.code == 2

@@ -39,7 +39,7 @@ def add_parser(commands) -> None:
         epilog=_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="fitted model file")
+    p.add_argument("model", help="fitted model file (moeids.save)")
     p.add_argument("--bootstrap", required=True, metavar="HOST:PORT", help="Kafka brokers")
     p.add_argument("--in", dest="in_topic", required=True, metavar="TOPIC", help="JSON flows")
     p.add_argument("--out", required=True, metavar="TOPIC", help="one decision per flow")
@@ -53,29 +53,18 @@ def add_parser(commands) -> None:
     p.add_argument("--max-wait-ms", type=_positive, default=100, help="max wait to fill one")
     p.add_argument("--report-every", type=float, default=10.0, help="seconds between counters")
     p.add_argument("--benign", help="the benign class of a multi-class model")
-    p.add_argument("--allow-pickle", action="store_true", help="load a joblib/pickle model")
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also load a joblib/pickle model (runs its code)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(handler=stream)
 
 
-def load_model(path, allow_pickle=False):
-    """``moeids.load`` where it exists; else a joblib file, only with ``allow_pickle``."""
-    try:
-        from moeids.persistence import load
-    except ImportError:  # until the pickle-free format lands: joblib behind the same flag
-        if not allow_pickle:
-            raise ValueError(
-                f"{path}: loading a joblib/pickle model runs code from the file; "
-                "pass --allow-pickle if you trust it"
-            ) from None
-        import joblib
-
-        return joblib.load(path)
-    return load(path, allow_pickle=allow_pickle)
-
-
 def stream(args) -> int:
     """Run the scorer until SIGTERM/SIGINT; see ``moeids stream --help``."""
+    from moeids import load
     from moeids.streaming import StreamConfig, StreamScorer
 
     config = StreamConfig(
@@ -91,7 +80,7 @@ def stream(args) -> int:
         report_every_s=args.report_every,
     )
     try:
-        model = load_model(args.model, allow_pickle=args.allow_pickle)
+        model = load(args.model, allow_pickle=args.allow_pickle)
         StreamScorer(model, config, benign=args.benign).run()
     except Exception as error:
         if args.debug:
