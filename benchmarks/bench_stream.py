@@ -10,6 +10,9 @@
   (its "ready" line); then the N records are produced and a reader consumes the decision
   topic until it holds N decisions. records/s = N / (last decision read - first record
   produced); producer, broker, scorer and reader share the machine's cores.
+- Consumer-group join on the same broker (why the scorer assigns its partitions instead of
+  joining its group): seconds from ``subscribe`` to the first record with librdkafka's
+  default group settings and with ``session.timeout.ms=6000, heartbeat.interval.ms=500``.
 - In process, same model, same flows: ``predict_proba`` of the pipeline on the DataFrame,
   and ``moeids.streaming.score_values`` on the JSON values (parsing and decision records
   included, no broker), both in chunks of the micro-batch size.
@@ -106,6 +109,39 @@ def end_to_end(model_path, broker, values, batch):
     return len(values) / seconds, seconds, (final or ["?"])[-1].split("stopped: ")[-1]
 
 
+def group_join_seconds(broker, settings, limit=60.0):
+    """Seconds from ``subscribe`` to the first record of a 1-record topic (inf: not in limit)."""
+    from confluent_kafka import Consumer, Producer
+
+    topic = f"join-{uuid.uuid4().hex[:8]}"
+    broker.create_topics({topic: 1})
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce(topic, b"{}")
+    producer.flush(10)
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": topic,
+         "auto.offset.reset": "earliest", **settings}
+    )  # fmt: skip
+    start = time.perf_counter()
+    consumer.subscribe([topic])
+    seconds = np.inf
+    while time.perf_counter() - start < limit:
+        message = consumer.poll(0.1)
+        if message is not None and message.error() is None:
+            seconds = time.perf_counter() - start
+            break
+    consumer.close()
+    return seconds
+
+
+GROUP_SETTINGS = {
+    "librdkafka defaults": {},
+    "session.timeout.ms=6000, heartbeat.interval.ms=500": {
+        "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+    },
+}  # fmt: skip
+
+
 def run(args):
     dataset, split = C.load_splits(args, ["cicids2017"])["cicids2017"]
     n = 5000 if args.quick else 20000
@@ -133,10 +169,14 @@ def run(args):
                 "load average before": load_before,
                 "scorer counters at exit": counters,
             })  # fmt: skip
-    return pd.DataFrame(rows).set_index("micro-batch"), len(split.X_train)
+        joins = pd.DataFrame(
+            [{"group settings": k, "join s": group_join_seconds(broker, v)}
+             for k, v in GROUP_SETTINGS.items()]
+        ).set_index("group settings")  # fmt: skip
+    return pd.DataFrame(rows).set_index("micro-batch"), joins, len(split.X_train)
 
 
-def report(table, n_train, cmd, args):
+def report(table, joins, n_train, cmd, args):
     extra = (
         "Method: see the docstring of `benchmarks/bench_stream.py`. Model fitted on "
         f"{n_train} flows. Load: the machine (2 CPU cores) was shared with other jobs while "
@@ -146,13 +186,19 @@ def report(table, n_train, cmd, args):
         "not runs.\n\n"
     )
     text = C.header("Streaming scorer throughput (moeids stream, Kafka)", cmd, args, extra)
-    return text + C.markdown_table(table, "{:,.2f}")
+    text += "## End to end through the broker\n\n" + C.markdown_table(table, "{:,.2f}")
+    text += (
+        "\n## Consumer-group join on tansu\n\nSeconds from `subscribe` to the first record "
+        "(inf: none within 60 s). `moeids stream` does not join: it assigns its partitions "
+        "and commits its offsets to the group.\n\n" + C.markdown_table(joins, "{:,.1f}")
+    )
+    return text
 
 
 def main(args):
     start = time.perf_counter()
-    table, n_train = run(args)
-    C.write(args.out / "stream.md", report(table, n_train, C.command(), args))
+    table, joins, n_train = run(args)
+    C.write(args.out / "stream.md", report(table, joins, n_train, C.command(), args))
     print(f"[stream] done in {time.perf_counter() - start:.0f} s")
     return table
 

@@ -300,3 +300,20 @@ def test_stream_command_errors_are_one_line(broker, model, model_path, tmp_path,
     with pytest.raises(SystemExit) as usage:
         main(["stream", str(model_path), *args, "--batch-size", "0"])
     assert usage.value.code == 2
+
+
+def test_attack_labels_every_class_but_the_benign_one():
+    from sklearn.dummy import DummyClassifier
+
+    from moeids.streaming import attack_labels
+
+    def fitted(labels):
+        return DummyClassifier().fit(np.zeros((len(labels), 1)), labels)
+
+    assert attack_labels(fitted([0, 1])) == {1}
+    assert attack_labels(fitted(["BENIGN", "DDoS", "PortScan"])) == {"DDoS", "PortScan"}
+    assert attack_labels(fitted([0, 1, 2]), benign="0") == {1, 2}  # a CLI string
+    with pytest.raises(ValueError, match="Which class is benign"):
+        attack_labels(fitted(["a", "b", "c"]))
+    with pytest.raises(ValueError, match="not one of the model's classes"):
+        attack_labels(fitted([0, 1]), benign="benign")

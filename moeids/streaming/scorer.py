@@ -7,10 +7,10 @@ the input offsets committed. A crash therefore loses nothing: the restarted scor
 from the last commit and at worst writes some decisions twice.
 
 The scorer reads an explicitly assigned set of partitions (all of the input topic by
-default) and keeps its offsets in the consumer group ``group`` without joining it: on the
-tansu broker a group join took 23 s with librdkafka's defaults (3 s with a 6 s session
-timeout), and a restart after a crash would wait for the dead member's session to expire.
-Run several scorers on disjoint ``partitions`` to scale out.
+default) and keeps its offsets in the consumer group ``group`` without joining it: a group
+join is slow on some brokers (tansu: ``docs/results/stream.md``) and a restart after a crash
+would wait for the dead member's session to expire. Run several scorers on disjoint
+``partitions`` to scale out.
 """
 
 from __future__ import annotations
