@@ -78,6 +78,7 @@ MALFORMED = {
     "string in numeric field": b'{"Flow Duration": "fast", "Total Fwd Packet": 3}',
     "unknown fields only": b'{"colour": "blue"}',
     "nested": b'{"Flow Duration": {"value": 1}}',
+    "huge integer": b'{"Flow Duration": 1' + b"0" * 400 + b"}",
     "empty": b"",
     "null value": None,
 }
@@ -186,6 +187,7 @@ def test_score_values_isolates_malformed_records(model, flows):
     assert "Flow Duration" in errors["string in numeric field"]
     assert "none of the model's" in errors["unknown fields only"]
     assert "'Flow Duration'" in errors["nested"]
+    assert "'Flow Duration'" in errors["huge integer"]
     assert "empty" in errors["empty"] and "empty" in errors["null value"]
 
 

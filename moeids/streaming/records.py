@@ -9,6 +9,7 @@ sends it to the dead-letter topic.
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 
 import pandas as pd
@@ -19,6 +20,7 @@ from moeids.scoring import score_flows, split_model
 __all__ = ["attack_labels", "model_inputs", "parse_flow", "score_values"]
 
 _BENIGN_NAMES = frozenset({"benign", "normal", "0"})
+_LARGEST_FLOAT = int(sys.float_info.max)
 
 
 def _reject_constant(token):
@@ -62,6 +64,10 @@ def parse_flow(value, inputs) -> dict:
             raise ValueError(
                 f"field {name!r}: expected a number, a string or null, "
                 f"got a JSON {type(field).__name__}"
+            )
+        if isinstance(field, int) and abs(field) > _LARGEST_FLOAT:
+            raise ValueError(
+                f"field {name!r}: an integer of {len(str(abs(field)))} digits is too large"
             )
     if not inputs.intersection(flow):
         raise ValueError(
@@ -147,12 +153,12 @@ def score_values(model, values, inputs=None) -> list[dict | str]:
         return outcomes
     try:
         decisions = _score(model, flows)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         decisions = []
         for flow in flows:
             try:
                 decisions.extend(_score(model, [flow]))
-            except (TypeError, ValueError) as error:
+            except (TypeError, ValueError, OverflowError) as error:
                 decisions.append(str(error))
     for i, decision in zip(valid, decisions, strict=True):
         outcomes[i] = decision
