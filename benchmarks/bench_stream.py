@@ -154,7 +154,7 @@ def run(args):
     values = json_values(X)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, LocalBroker() as broker:
-        model_path = moeids.save(model, Path(tmp) / "model.moeids")
+        model_path = moeids.save(model, Path(tmp) / "ids.safetensors")
         for batch in args.batch_sizes:
             print(f"[stream] batch {batch}", flush=True)
             load_before = os.getloadavg()[0]

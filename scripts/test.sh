@@ -7,9 +7,9 @@
 #    (no test selected, e.g. `-k moirai`) counts as a pass there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh test,plot,moirai
+bash scripts/bootstrap.sh test,plot,moirai,flows
 .venv/bin/python -m pytest "$@"
-VENV=.venv-core bash scripts/bootstrap.sh test,plot
+VENV=.venv-core bash scripts/bootstrap.sh test,plot,flows
 status=0
 .venv-core/bin/python -m pytest --ignore=tests/test_detector.py "$@" || status=$?
 [ "$status" -eq 0 ] || [ "$status" -eq 5 ]

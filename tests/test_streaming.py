@@ -60,7 +60,7 @@ def model(flows):
 
 @pytest.fixture(scope="module")
 def model_path(model, tmp_path_factory):
-    return moeids.save(model, tmp_path_factory.mktemp("stream") / "model.moeids")
+    return moeids.save(model, tmp_path_factory.mktemp("stream") / "ids.safetensors")
 
 
 def _json_rows(frame):
@@ -293,12 +293,12 @@ def test_stream_command_errors_are_one_line(broker, model, model_path, tmp_path,
     joblib.dump(model, pickled)
     args = ["--bootstrap", broker.bootstrap, "--in", f"absent-{uuid.uuid4().hex[:8]}"]
     args += ["--out", "decisions"]
-    assert main(["stream", str(pickled), *args]) == 1  # a pickle without --allow-pickle
+    assert main(["stream", str(pickled), *args]) == 2  # a pickle without --allow-pickle
     err = capsys.readouterr().err
-    assert err.startswith("moeids stream: error: ") and "pickle" in err and err.count("\n") == 1
-    assert main(["stream", str(model_path), *args]) == 1
+    assert err.startswith("moeids: error: ") and "--allow-pickle" in err and err.count("\n") == 1
+    assert main(["stream", str(model_path), *args]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("moeids stream: error: input topic 'absent-") and err.count("\n") == 1
+    assert err.startswith("moeids: error: input topic 'absent-") and err.count("\n") == 1
     with pytest.raises(SystemExit) as usage:
         main(["stream", str(model_path), *args, "--batch-size", "0"])
     assert usage.value.code == 2

@@ -1,25 +1,40 @@
-"""``moeids stream``: score JSON flows from a Kafka topic, one decision per flow, at least once."""
+"""``moeids stream``: score JSON flows from a Kafka topic, one decision per flow, at least once.
+
+The scorer itself is :class:`moeids.streaming.StreamScorer`; this module parses its options.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-_EXAMPLE = """\
-example:
-  moeids stream model.moeids --bootstrap 127.0.0.1:9092 --in network-flows \\
-      --out flow-decisions --alerts alerts --dead-letter network-flows.dead-letter
+from ._common import (
+    CommandError,
+    add_command,
+    add_model_arguments,
+    check_classifier,
+    load_model_arg,
+)
 
-Each input record is a JSON object of feature name -> value (null or absent = missing).
-Offsets are committed in group --group only after the decisions are acknowledged by the
-broker; a restart resumes from there. SIGTERM/SIGINT: finish the batch, commit, exit 0.
-"""
+__all__ = ["add_parser", "stream"]
+
+_DESCRIPTION = """\
+Read JSON flow records (feature name -> value; null or absent = missing) from the Kafka
+topic --in, score them in micro-batches and write one decision per flow to --out (input
+topic/partition/offset/key, label, attack_probability or proba_<class>, gate weights,
+missing features, alert), the attacks again to --alerts, and malformed records with their
+error to --dead-letter. Offsets are committed in group --group only after the broker has
+acknowledged the decisions; a restart resumes from there (at least once). The scorer reads
+its partitions by assignment, without a group join. SIGTERM/SIGINT: finish the batch,
+commit, print the counters, exit 0."""
 
 
 def _positive(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
 
 
@@ -32,41 +47,46 @@ def _partitions(text):
 
 def add_parser(commands) -> None:
     """Register ``moeids stream`` on the ``commands`` subparsers."""
-    p = commands.add_parser(
+    run = add_command(
+        commands,
         "stream",
-        help="score JSON flows from Kafka (decisions, alerts, dead letters)",
-        description=__doc__.split("\n")[0].split(": ", 1)[1],
-        epilog=_EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="score JSON flows from Kafka: decisions, alerts, dead letters (at least once)",
+        description=_DESCRIPTION,
+        example="""
+            moeids stream ids.safetensors --bootstrap 127.0.0.1:9092 --in network-flows \\
+                --out flow-decisions --alerts alerts --dead-letter network-flows.dead-letter
+        """,
     )
-    p.add_argument("model", help="fitted model file (moeids.save)")
-    p.add_argument("--bootstrap", required=True, metavar="HOST:PORT", help="Kafka brokers")
-    p.add_argument("--in", dest="in_topic", required=True, metavar="TOPIC", help="JSON flows")
-    p.add_argument("--out", required=True, metavar="TOPIC", help="one decision per flow")
-    p.add_argument("--alerts", metavar="TOPIC", help="the decisions labelled as attacks")
-    p.add_argument(
+    add_model_arguments(run)
+    run.add_argument("--bootstrap", required=True, metavar="HOST:PORT", help="Kafka brokers")
+    run.add_argument("--in", dest="in_topic", required=True, metavar="TOPIC", help="JSON flows")
+    run.add_argument("--out", required=True, metavar="TOPIC", help="one decision per flow")
+    run.add_argument(
+        "--alerts", metavar="TOPIC", help="the decisions labelled as attacks (default: none)"
+    )
+    run.add_argument(
         "--dead-letter", metavar="TOPIC", help="malformed records (default: IN.dead-letter)"
     )
-    p.add_argument("--group", default="moeids-stream", help="group of the committed offsets")
-    p.add_argument("--partitions", type=_partitions, help="input partitions (default: all)")
-    p.add_argument("--batch-size", type=_positive, default=256, help="records per micro-batch")
-    p.add_argument("--max-wait-ms", type=_positive, default=100, help="max wait to fill one")
-    p.add_argument("--report-every", type=float, default=10.0, help="seconds between counters")
-    p.add_argument("--benign", help="the benign class of a multi-class model")
-    p.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="also load a joblib/pickle model (runs its code)",
+    run.add_argument("--group", default="moeids-stream", help="group of the committed offsets")
+    run.add_argument(
+        "--partitions", type=_partitions, help="input partitions, e.g. 0,1 (default: all)"
     )
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.set_defaults(handler=stream)
+    run.add_argument("--batch-size", type=_positive, default=256, help="records per micro-batch")
+    run.add_argument(
+        "--max-wait-ms", type=_positive, default=100, help="longest wait to fill a micro-batch"
+    )
+    run.add_argument("--report-every", type=float, default=10.0, help="seconds between counters")
+    run.add_argument(
+        "--benign", help="the benign class of a multi-class model (default: benign/normal/0)"
+    )
+    run.set_defaults(handler=stream)
 
 
 def stream(args) -> int:
     """Run the scorer until SIGTERM/SIGINT; see ``moeids stream --help``."""
-    from moeids import load
-    from moeids.streaming import StreamConfig, StreamScorer
+    from moeids.streaming import StreamConfig, StreamError, StreamScorer
 
+    model = check_classifier(load_model_arg(args.model, args.allow_pickle), args.model)
     config = StreamConfig(
         bootstrap=args.bootstrap,
         in_topic=args.in_topic,
@@ -80,11 +100,7 @@ def stream(args) -> int:
         report_every_s=args.report_every,
     )
     try:
-        model = load(args.model, allow_pickle=args.allow_pickle)
         StreamScorer(model, config, benign=args.benign).run()
-    except Exception as error:
-        if args.debug:
-            raise
-        print(f"moeids stream: error: {error}", file=sys.stderr)
-        return 1
+    except StreamError as error:
+        raise CommandError(str(error)) from error
     return 0
