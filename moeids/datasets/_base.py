@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.utils import Bunch
 
+from moeids.features.canonical import PROFILE_ATTR
+
 _SUFFIXES = (".csv", ".csv.gz", ".txt", ".txt.gz")
 
 #: Identifier column that re-saved CSVs often carry; it never belongs in ``data``.
@@ -36,12 +38,15 @@ class FileFormat:
     headerless_names : tuple of str
         Column names (as written in the original documentation) of files that have no
         header row; empty when the layout always has a header.
+    profile : str or None
+        Extractor profile of :mod:`moeids.features.vocabulary` that wrote this layout.
     """
 
     name: str
     required: tuple[str, ...]
     labels: Callable[[pd.DataFrame, str], tuple[pd.Series, pd.Series]]
     headerless_names: tuple[str, ...] = ()
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,11 @@ def load(spec, path):
         f"  - {source} ({fmt.name}, {len(part)} rows)"
         for source, (part, _, _, fmt) in zip(sources, parts, strict=True)
     )
+    # The extractor profile travels with the frames (``FeatureSplitter(profile="auto")`` reads
+    # it) when every file has the same one; a mixed load has none.
+    profiles = {p[3].profile for p in parts}
+    if len(profiles) == 1 and None not in profiles:
+        frame.attrs[PROFILE_ATTR] = profiles.pop()
     # reindex makes one independent copy (``frame[cols].copy()`` would make two)
     return Bunch(
         frame=frame,

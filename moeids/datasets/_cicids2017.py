@@ -6,67 +6,25 @@ from pathlib import Path
 
 import numpy as np
 
+from moeids.features.vocabulary import CANONICAL_FEATURES, PROFILES, REFERENCE
+
 from ._base import DatasetSpec, FileFormat, load, require_labels
 
-#: Canonical feature names: the corrected re-extraction (Engelen et al.) in its column order,
-#: identifier columns (``id``, ``Flow ID``, IPs, ``Src Port``, ``Timestamp``) left out.
-CICIDS2017_FEATURES = (
-    "Dst Port", "Protocol", "Flow Duration", "Total Fwd Packet", "Total Bwd packets",
-    "Total Length of Fwd Packet", "Total Length of Bwd Packet", "Fwd Packet Length Max",
-    "Fwd Packet Length Min", "Fwd Packet Length Mean", "Fwd Packet Length Std",
-    "Bwd Packet Length Max", "Bwd Packet Length Min", "Bwd Packet Length Mean",
-    "Bwd Packet Length Std", "Flow Bytes/s", "Flow Packets/s", "Flow IAT Mean", "Flow IAT Std",
-    "Flow IAT Max", "Flow IAT Min", "Fwd IAT Total", "Fwd IAT Mean", "Fwd IAT Std", "Fwd IAT Max",
-    "Fwd IAT Min", "Bwd IAT Total", "Bwd IAT Mean", "Bwd IAT Std", "Bwd IAT Max", "Bwd IAT Min",
-    "Fwd PSH Flags", "Bwd PSH Flags", "Fwd URG Flags", "Bwd URG Flags", "Fwd RST Flags",
-    "Bwd RST Flags", "Fwd Header Length", "Bwd Header Length", "Fwd Packets/s", "Bwd Packets/s",
-    "Packet Length Min", "Packet Length Max", "Packet Length Mean", "Packet Length Std",
-    "Packet Length Variance", "FIN Flag Count", "SYN Flag Count", "RST Flag Count",
-    "PSH Flag Count", "ACK Flag Count", "URG Flag Count", "CWR Flag Count", "ECE Flag Count",
-    "Down/Up Ratio", "Average Packet Size", "Fwd Segment Size Avg", "Bwd Segment Size Avg",
-    "Fwd Bytes/Bulk Avg", "Fwd Packet/Bulk Avg", "Fwd Bulk Rate Avg", "Bwd Bytes/Bulk Avg",
-    "Bwd Packet/Bulk Avg", "Bwd Bulk Rate Avg", "Subflow Fwd Packets", "Subflow Fwd Bytes",
-    "Subflow Bwd Packets", "Subflow Bwd Bytes", "FWD Init Win Bytes", "Bwd Init Win Bytes",
-    "Fwd Act Data Pkts", "Fwd Seg Size Min", "Active Mean", "Active Std", "Active Max",
-    "Active Min", "Idle Mean", "Idle Std", "Idle Max", "Idle Min", "ICMP Code", "ICMP Type",
-    "Total TCP Flow Time",
-)  # fmt: skip
+#: Canonical feature names (:data:`moeids.features.vocabulary.CANONICAL_FEATURES`): the
+#: corrected re-extraction's, in its column order, identifier columns left out.
+CICIDS2017_FEATURES = CANONICAL_FEATURES
 
-#: Original CIC-IDS2017 column name (leading spaces stripped) -> canonical name. Covers the
-#: MachineLearningCVE files and the identifier columns of the GeneratedLabelledFlows files.
-#: Original names equal to their canonical name (``Flow Duration``, ...) are not listed.
-CICIDS2017_RENAME = {
-    "Source IP": "Src IP",
-    "Source Port": "Src Port",
-    "Destination IP": "Dst IP",
-    "Destination Port": "Dst Port",
-    "Total Fwd Packets": "Total Fwd Packet",
-    "Total Backward Packets": "Total Bwd packets",
-    "Total Length of Fwd Packets": "Total Length of Fwd Packet",
-    "Total Length of Bwd Packets": "Total Length of Bwd Packet",
-    "Min Packet Length": "Packet Length Min",
-    "Max Packet Length": "Packet Length Max",
-    "CWE Flag Count": "CWR Flag Count",
-    "Avg Fwd Segment Size": "Fwd Segment Size Avg",
-    "Avg Bwd Segment Size": "Bwd Segment Size Avg",
-    "Fwd Avg Bytes/Bulk": "Fwd Bytes/Bulk Avg",
-    "Fwd Avg Packets/Bulk": "Fwd Packet/Bulk Avg",
-    "Fwd Avg Bulk Rate": "Fwd Bulk Rate Avg",
-    "Bwd Avg Bytes/Bulk": "Bwd Bytes/Bulk Avg",
-    "Bwd Avg Packets/Bulk": "Bwd Packet/Bulk Avg",
-    "Bwd Avg Bulk Rate": "Bwd Bulk Rate Avg",
-    "Init_Win_bytes_forward": "FWD Init Win Bytes",
-    "Init_Win_bytes_backward": "Bwd Init Win Bytes",
-    "act_data_pkt_fwd": "Fwd Act Data Pkts",
-    "min_seg_size_forward": "Fwd Seg Size Min",
-}
+_ORIGINAL = PROFILES["cicflowmeter-2017"]
+
+#: Original CIC-IDS2017 column name (leading spaces stripped) -> canonical name, from the
+#: ``cicflowmeter-2017`` profile of the feature vocabulary. Covers the MachineLearningCVE files
+#: and the identifier columns of the GeneratedLabelledFlows files.
+CICIDS2017_RENAME = {old: new for old, new in _ORIGINAL.names.items() if old != new}
 
 _METADATA = ("id", "Flow ID", "Src IP", "Src Port", "Dst IP", "Timestamp", "Attempted Category")
 
 # The corrected files add these columns; the original files lack them.
-_CORRECTED_ONLY = (
-    "Protocol", "Fwd RST Flags", "Bwd RST Flags", "ICMP Code", "ICMP Type", "Total TCP Flow Time",
-)  # fmt: skip
+_CORRECTED_ONLY = _ORIGINAL.unavailable
 
 # pandas names the second ``Fwd Header Length`` of the original files ``Fwd Header Length.1``.
 _DUPLICATE = "Fwd Header Length.1"
@@ -153,11 +111,13 @@ _SPEC = DatasetSpec(
             name="corrected re-extraction (Engelen et al.)",
             required=(*CICIDS2017_FEATURES, "Label"),
             labels=_labels,
+            profile=REFERENCE,
         ),
         FileFormat(
             name="original MachineLearningCVE",
             required=(*(f for f in CICIDS2017_FEATURES if f not in _CORRECTED_ONLY), "Label"),
             labels=_labels,
+            profile=_ORIGINAL.name,
         ),
     ),
     rename=CICIDS2017_RENAME,

@@ -1,9 +1,24 @@
 """Raw flow columns -> the experts' inputs.
 
-- :class:`FeatureSplitter` -- clean, group, scale and encode flow columns (``splitter``)
+- :class:`FeatureSplitter` -- rename, clean, group and encode flow columns (``splitter``)
+- ``vocabulary`` -- canonical feature names and per-extractor profiles (data)
+- ``canonical`` -- :func:`detect_profile` and :func:`to_canonical` apply a profile
 - ``groups`` -- the name rules and dataset presets that assign columns to groups
+- ``names`` -- the ``group__column`` contract between the splitter and the models
 """
 
+from .canonical import CanonicalReport, detect_profile, get_profile, to_canonical
 from .splitter import FeatureSplitter, MissingFeaturesWarning
+from .vocabulary import CANONICAL_FEATURES, PROFILES, Profile
 
-__all__ = ["FeatureSplitter", "MissingFeaturesWarning"]
+__all__ = [
+    "CANONICAL_FEATURES",
+    "PROFILES",
+    "CanonicalReport",
+    "FeatureSplitter",
+    "MissingFeaturesWarning",
+    "Profile",
+    "detect_profile",
+    "get_profile",
+    "to_canonical",
+]

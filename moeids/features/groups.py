@@ -18,7 +18,10 @@ A preset is a small table of dataset-specific decisions checked before the same 
 
 import re
 
-GROUPS = ("tabular", "temporal", "categorical")
+from .names import GROUPS
+
+__all__ = ["EXCLUDED", "GROUPS", "PRESETS", "assign_group", "normalize_name"]
+
 EXCLUDED = "excluded"
 
 _SEPARATORS = re.compile(r"[\s_.]+")

@@ -1,118 +1,45 @@
 """FeatureSplitter: raw flow columns -> one float32 matrix for the experts (NaN = missing)."""
 
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn import get_config
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
-from moeids.features.groups import EXCLUDED, GROUPS, PRESETS, assign_group
+from moeids._numeric import signed_log1p, standard_statistics
+
+from ._values import category_values, check_float32_range, check_unique, numeric_values
+from .canonical import mismatched_features, to_canonical
+from .groups import PRESETS
+from .names import GROUPS, feature_name
+from .vocabulary import PROFILES
 
 __all__ = ["FeatureSplitter", "MissingFeaturesWarning"]
-
-_MISSING = ("mask", "zero", "mean", "median")
-_SCALINGS = ("log-standard", "standard", None)
-_MISSING_TOKENS = frozenset(
-    {"", "nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
-)
 
 
 class MissingFeaturesWarning(UserWarning):
     """Columns seen in ``fit`` are absent from ``X``; their output columns are missing."""
 
 
-def _is_plain_numeric(dtype):
-    return is_bool_dtype(dtype) or (is_numeric_dtype(dtype) and dtype.kind != "c")
-
-
-def _missing_mask(values):
-    """Mask of the cells of an object array that are missing (None, NaN, '', 'inf', ...)."""
-    strings = pd.Series(values, dtype=object).astype(str).str.strip().str.lower()
-    return pd.isna(values) | strings.isin(_MISSING_TOKENS).to_numpy()
-
-
-def _parse_numeric(col):
-    """Parse a non-numeric column: float64 values and the mask of unparsable cells."""
-    try:  # fast path: every cell is a number or a number as text ("Infinity" included)
-        values = col.to_numpy(dtype=object).astype(np.float64)
-        return values, np.zeros(len(values), dtype=bool)
-    except (TypeError, ValueError):
-        pass
-    values = pd.to_numeric(col.astype(object), errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan
-    )
-    failed = np.flatnonzero(np.isnan(values))
-    bad = np.zeros(len(values), dtype=bool)
-    if failed.size:
-        bad[failed] = ~_missing_mask(col.to_numpy(dtype=object)[failed])
-    return values, bad
-
-
-def _plain_float64(col):
-    """float64 values of a numeric or boolean column, NaN where missing."""
-    if isinstance(col.dtype, np.dtype):  # NumPy dtypes hold no NA but NaN: skip the NA scan
-        return col.to_numpy(dtype=np.float64)
-    return col.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable extension dtypes
-
-
-def _numeric_values(col, name, group):
-    """float64 values of a numeric column (+/-inf kept, missing as NaN); may share memory."""
-    if _is_plain_numeric(col.dtype):
-        return _plain_float64(col)
-    values, bad = _parse_numeric(col)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"Column {name!r} ({group}) must be numeric but holds the non-numeric value "
-            f"{col.iloc[i]!r} (row {col.index[i]!r})."
-        )
-    return values
-
-
-def _is_text(col):
-    """Whether a column holds values that do not parse as numbers."""
-    if _is_plain_numeric(col.dtype) or is_datetime64_any_dtype(col.dtype):
-        return False
-    return bool(_parse_numeric(col)[1].any())
-
-
-def _text_values(col):
-    """Stripped strings of a column and its missing mask."""
-    raw = col.to_numpy(dtype=object)
-    strings = pd.Series(raw, dtype=object).astype(str).str.strip()
-    missing = pd.isna(raw) | strings.str.lower().isin(_MISSING_TOKENS).to_numpy()
-    return strings.to_numpy(dtype=object), missing
-
-
-def _category_values(col, numeric):
-    """Values of a categorical column in the vocabulary's kind, and its missing mask."""
-    if not numeric:
-        return _text_values(col)
-    if _is_plain_numeric(col.dtype):
-        values = _plain_float64(col)
-        return values, ~np.isfinite(values)
-    values, bad = _parse_numeric(col)
-    # unparsable text is an unseen category (code 0), not a missing value
-    return values, ~np.isfinite(values) & ~bad
-
-
-def _signed_log1p(x):
-    return np.sign(x) * np.log1p(np.abs(x))
-
-
 class FeatureSplitter(TransformerMixin, BaseEstimator):
     """Split raw flow columns into tabular, temporal and categorical features.
 
-    Cleans, groups, scales and encodes a table of flow features into one float32
-    DataFrame in which NaN means *missing*: columns are ordered tabular, temporal,
-    categorical and named ``group__column`` (see :meth:`get_feature_names_out`), so
-    that the next step of a Pipeline can split them by group.
-    Header whitespace is stripped; NaN, None, empty strings and +/-inf (also as text,
-    e.g. ``"Infinity"``) are missing; numbers stored as text are parsed. Columns seen
-    in ``fit`` but absent from ``X`` at transform are missing (one
+    Renames a flow table to the canonical feature vocabulary, then cleans, groups, encodes
+    (and optionally scales) it into one float32 DataFrame in which NaN means *missing*:
+    columns are ordered tabular, temporal, categorical and named ``group__column`` (see
+    :meth:`get_feature_names_out`), so that the next step of a Pipeline can split them by
+    group. Header whitespace is stripped; NaN, None, empty strings and +/-inf (also as text,
+    e.g. ``"Infinity"``) are missing; numbers stored as text are parsed. Columns seen in
+    ``fit`` but absent from ``X`` at transform are missing (one
     :class:`MissingFeaturesWarning` per call); unknown extra columns are ignored.
 
     Parameters
@@ -123,19 +50,29 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         a preset name (``"cicids2017"``, ``"unsw_nb15"``, ``"ciciot2023"``,
         ``"rt_iot2022"``, ``"nsl_kdd"``) applies that dataset's documented decisions
         first, then the same rules. A dict ``{group: [columns]}`` with groups among
-        ``"tabular"``, ``"temporal"``, ``"categorical"`` is used as given; other
-        columns are excluded.
+        ``"tabular"``, ``"temporal"``, ``"categorical"`` is used as given (names of the
+        detected extractor are renamed like the columns); other columns are excluded.
+    profile : "auto", str or None, default="auto"
+        Extractor profile of :mod:`moeids.features.vocabulary` (e.g. ``"cicflowmeter-2017"``,
+        ``"cicflowmeter-python"``, ``"nfstream"``) used to rename columns to canonical names
+        and convert units and value conventions, in ``fit`` and in ``transform``.
+        ``"auto"`` detects it from the column names of each call; ``None`` renames nothing.
+    handle_variant : {"missing", "keep"}, default="missing"
+        What ``transform`` does with a feature that the extractor of ``X`` computes
+        differently from the extractor seen in ``fit`` (the profiles' ``variants``):
+        ``"missing"`` feeds it as missing, ``"keep"`` feeds its values.
     missing : {"mask", "zero", "mean", "median"}, default="mask"
         ``"mask"`` leaves missing cells as NaN for the model to mask. The others fill
-        them in the scaled space: ``"zero"`` with the raw value 0 passed through the
-        scaler, ``"mean"``/``"median"`` with the training mean/median of the scaled
+        them in the output space: ``"zero"`` with the raw value 0 passed through the
+        scaler, ``"mean"``/``"median"`` with the training mean/median of the output
         column. Categorical cells get the unknown code 0 (``"zero"``) or the most
         frequent code 1 (``"mean"``, ``"median"``).
-    scaling : {"log-standard", "standard"} or None, default="log-standard"
-        Scaling of numeric columns. ``"log-standard"`` maps ``x -> sign(x) log1p(|x|)``
-        and then standardises with NaN-aware training statistics, which tames the heavy
-        tails of flow counters; ``"standard"`` standardises raw values; ``None`` keeps
-        raw values. Constant or all-missing columns get scale 1.
+    scaling : {"log-standard", "standard"} or None, default=None
+        Scaling of numeric columns. ``None`` keeps raw values: :class:`moeids.MoEClassifier`
+        applies the one log-standardisation itself. ``"log-standard"`` maps
+        ``x -> sign(x) log1p(|x|)`` and standardises with NaN-aware training statistics
+        (for models that do not scale); ``"standard"`` standardises raw values. Constant
+        or all-missing columns get scale 1.
     max_categories : int or None, default=64
         Vocabulary size cap per categorical column: the most frequent values (ties by
         value) get codes ``1..k``; the others, and values unseen in ``fit``, get the
@@ -144,68 +81,80 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         Values rarer than this in ``fit`` get the unknown code 0: a count if an int,
         a fraction of the samples if a float in (0, 1).
     verbose : int, default=0
-        If > 0, print the groups and the excluded columns with reasons in ``fit``.
+        If > 0, print the profile, the groups and the excluded columns in ``fit``.
 
     Attributes
     ----------
+    profile_ : str or None
+        Extractor profile applied in ``fit`` (``None``: none detected).
+    renamed_features_ : dict of str -> str
+        Input column -> canonical name, for the columns renamed in ``fit``.
     feature_groups_ : dict of str -> list of str
-        Input columns of each group (keys ``tabular``, ``temporal``, ``categorical``)
-        in output order.
+        Canonical input columns of each group (keys ``tabular``, ``temporal``,
+        ``categorical``) in output order.
     excluded_features_ : dict of str -> str
         Input columns left out of the output and the reason for each.
     categories_ : dict of str -> ndarray
         Vocabulary of each categorical column; ``categories_[c][i]`` has code ``i + 1``.
     infrequent_categories_ : dict of str -> ndarray
-        Values seen in ``fit`` that were cut by ``max_categories``/``min_frequency``
-        and map to the unknown code 0.
-    center_ : ndarray of shape (n_features_out,)
-        Value subtracted from each output column after the log transform (0 for
-        categorical columns).
-    scale_ : ndarray of shape (n_features_out,)
-        Divisor of each output column (1 for categorical columns).
+        Values seen in ``fit`` cut by ``max_categories``/``min_frequency`` (code 0).
+    center_, scale_ : ndarray of shape (n_features_out,)
+        Output column = (value - center) / scale, after the log step of ``"log-standard"``
+        (0 and 1 for categorical columns and when ``scaling=None``).
     fill_values_ : ndarray of shape (n_features_out,)
-        Value that replaces missing cells in each output column (NaN when
-        ``missing="mask"``).
+        Value that replaces missing cells in each output column (NaN for ``"mask"``).
     n_features_in_ : int
         Number of columns seen in ``fit`` (excluded ones included).
     feature_names_in_ : ndarray of shape (n_features_in_,)
-        Whitespace-stripped column names seen in ``fit``; only set when they are all
-        strings.
+        Column names seen in ``fit``; only set when they are all strings.
 
     Examples
     --------
     >>> import pandas as pd
     >>> from moeids import FeatureSplitter
-    >>> X = pd.DataFrame({" Flow Duration": [10, 200, 3], "Total Fwd Packet": [1, 4, 2],
-    ...                   "Protocol": [6, 17, 6], "Src IP": ["a", "b", "c"]})
-    >>> fs = FeatureSplitter().fit(X)
+    >>> X = pd.DataFrame({" Flow Duration": [10, 200, 3], "Total Fwd Packets": [1, 4, 2],
+    ...                   "Destination Port": [80, 53, 80], "Src IP": ["a", "b", "c"]})
+    >>> fs = FeatureSplitter(profile="cicflowmeter-2017").fit(X)
     >>> fs.get_feature_names_out().tolist()
-    ['tabular__Total Fwd Packet', 'temporal__Flow Duration', 'categorical__Protocol']
-    >>> fs.excluded_features_
-    {'Src IP': 'IP address'}
+    ['tabular__Total Fwd Packet', 'temporal__Flow Duration', 'categorical__Dst Port']
+    >>> fs.renamed_features_["Total Fwd Packets"]
+    'Total Fwd Packet'
     """
+
+    _parameter_constraints = {
+        "feature_groups": [StrOptions({"auto", *PRESETS}), dict],
+        "profile": [StrOptions({"auto", *PROFILES}), None],
+        "handle_variant": [StrOptions({"missing", "keep"})],
+        "missing": [StrOptions({"mask", "zero", "mean", "median"})],
+        "scaling": [StrOptions({"log-standard", "standard"}), None],
+        "max_categories": [Interval(Integral, 1, None, closed="left"), None],
+        "min_frequency": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+        ],
+        "verbose": ["verbose"],
+    }
 
     def __init__(
         self,
         feature_groups="auto",
         *,
+        profile="auto",
+        handle_variant="missing",
         missing="mask",
-        scaling="log-standard",
+        scaling=None,
         max_categories=64,
         min_frequency=1,
         verbose=0,
     ):
         self.feature_groups = feature_groups
+        self.profile = profile
+        self.handle_variant = handle_variant
         self.missing = missing
         self.scaling = scaling
         self.max_categories = max_categories
         self.min_frequency = min_frequency
         self.verbose = verbose
-        # The output is a DataFrame by default: its ``group__column`` names are what
-        # tells the next step (MoEClassifier) which expert each column feeds, and a
-        # Pipeline passes arrays on without names. set_output(transform="default")
-        # gives a NumPy array instead.
-        self._sklearn_output_config = {"transform": "pandas"}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -216,6 +165,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the groups, scaling statistics and vocabularies from ``X``.
 
@@ -233,6 +183,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         self._fit(X)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None):
         """Fit to ``X`` and return its transform (same as ``fit(X).transform(X)``).
 
@@ -249,188 +200,72 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
             Columns named by :meth:`get_feature_names_out`; an ndarray after
             ``set_output(transform="default")``.
         """
-        return self._fit(X)
+        return self._output(self._fit(X), X)
 
     def _fit(self, X):
-        self._validate_params()
-        columns, names, named = self._read(X, fitting=True)
-        groups, excluded = self._assign(columns, named)
+        from ._fitting import assign_groups, check_feature_groups, fit_categories, report
+
+        check_feature_groups(self.feature_groups)
+        columns, names, profile, renamed = self._read(X, reset=True)
+        groups, excluded = assign_groups(self.feature_groups, columns, names is not None, profile)
         if not any(groups.values()):
+            reasons = ", ".join(f"{n!r}: {r}" for n, r in excluded.items())
             raise ValueError(
-                f"No feature columns left in X: all {len(names)} columns are excluded "
-                f"({_describe(excluded)})."
-            )
-        absent = [c for g in GROUPS for c in groups[g] if c not in columns]
-        if absent:
-            warnings.warn(
-                f"{len(absent)} column(s) of feature_groups are absent from X and are "
-                f"treated as all-missing: {absent}",
-                MissingFeaturesWarning,
-                stacklevel=3,
+                f"No feature columns left in X: all {len(columns)} columns are excluded "
+                f"({reasons})."
             )
         n_rows = len(next(iter(columns.values())))
-        raw = self._numeric_matrix(columns, groups, n_rows)
+        self.profile_, self.renamed_features_ = profile, renamed
+        self.feature_groups_, self.excluded_features_ = groups, excluded
+        absent = [c for g in GROUPS for c in groups[g] if c not in columns]
+        _warn_absent(absent, {}, None, "of feature_groups are absent from X")
+        raw = self._numeric_matrix(columns, n_rows)
         center, scale, fill = self._numeric_statistics(raw)
-        vocabularies = {c: self._fit_categories(columns[c]) for c in groups["categorical"]}
-        cat_fill = [
-            float(self.missing in ("mean", "median") and len(vocabularies[c][0]) > 0)
+        vocabularies = {
+            c: fit_categories(columns[c], self.max_categories, self.min_frequency)
             for c in groups["categorical"]
-        ]
-
-        self.n_features_in_ = len(names)
-        if named:
-            self.feature_names_in_ = np.asarray(names, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self.feature_groups_ = groups
-        self.excluded_features_ = excluded
+        }
         self.categories_ = {c: v[0] for c, v in vocabularies.items()}
         self.infrequent_categories_ = {c: v[1] for c, v in vocabularies.items()}
-        self._numeric_categories = {c: v[2] for c, v in vocabularies.items()}
-        self._input_index = {name: i for i, name in enumerate(names)}
+        self._numeric_categories_ = {c: v[2] for c, v in vocabularies.items()}
         n_cat = len(groups["categorical"])
+        cat_fill = [
+            float(self.missing in ("mean", "median") and len(self.categories_[c]) > 0)
+            for c in groups["categorical"]
+        ]
         self.center_ = np.concatenate([center, np.zeros(n_cat)])
         self.scale_ = np.concatenate([scale, np.ones(n_cat)])
         self.fill_values_ = np.concatenate([fill, cat_fill]).astype(np.float32)
         if self.missing == "mask":
             self.fill_values_[:] = np.nan
         if self.verbose:
-            self._report()
+            report(self)
         return self._assemble(raw, columns, n_rows)
 
     def _numeric_statistics(self, raw):
         """Center, scale and fill value of each column of ``raw`` (taken after the log step)."""
         count = np.sum(~np.isnan(raw), axis=0)
-        n = np.maximum(count, 1)
-        mean = np.nansum(raw, axis=0) / n
-        center, scale = np.zeros_like(mean), np.ones_like(mean)
+        center, scale = np.zeros(raw.shape[1]), np.ones(raw.shape[1])
         if self.scaling is not None:
-            std = np.sqrt(np.nansum((raw - mean) ** 2, axis=0) / n)
-            center, scale = mean, np.where(std > 0, std, 1.0)
+            center, scale = standard_statistics(raw)
         fill = (0.0 - center) / scale  # "zero", and for columns never seen in fit
         seen = count > 0
         if self.missing == "mean":
-            fill[seen] = ((mean - center) / scale)[seen]
+            fill[seen] = (np.nanmean(raw[:, seen], axis=0) - center[seen]) / scale[seen]
         elif self.missing == "median":
             fill[seen] = (np.nanmedian(raw[:, seen], axis=0) - center[seen]) / scale[seen]
         return center, scale, fill
 
-    def _validate_params(self):
-        fg = self.feature_groups
-        if isinstance(fg, str):
-            if fg != "auto" and fg not in PRESETS:
-                raise ValueError(
-                    f"feature_groups={fg!r} is not 'auto', a preset {sorted(PRESETS)} or "
-                    "a dict {group: [columns]}."
-                )
-        elif isinstance(fg, dict):
-            seen = {}
-            for group, cols in fg.items():
-                if group not in GROUPS:
-                    raise ValueError(
-                        f"feature_groups has unknown group {group!r}; expected some of {GROUPS}."
-                    )
-                if isinstance(cols, str) or not all(isinstance(c, str) for c in cols):
-                    raise TypeError(
-                        f"feature_groups[{group!r}] must be a list of column names, got {cols!r}."
-                    )
-                for col in cols:
-                    key = col.replace("\ufeff", "").strip()
-                    if key in seen:
-                        raise ValueError(
-                            f"Column {key!r} is listed twice in feature_groups "
-                            f"({seen[key]!r} and {group!r})."
-                        )
-                    seen[key] = group
-        else:
-            raise TypeError(f"feature_groups must be 'auto', a preset name or a dict, got {fg!r}.")
-        if self.missing not in _MISSING:
-            raise ValueError(f"missing={self.missing!r} is not one of {_MISSING}.")
-        if self.scaling not in _SCALINGS:
-            raise ValueError(f"scaling={self.scaling!r} is not one of {_SCALINGS}.")
-        mc = self.max_categories
-        if mc is not None and (not isinstance(mc, Integral) or isinstance(mc, bool) or mc < 1):
-            raise ValueError(f"max_categories={mc!r} must be a positive int or None.")
-        mf = self.min_frequency
-        if isinstance(mf, bool) or not (
-            (isinstance(mf, Integral) and mf >= 1) or (isinstance(mf, Real) and 0 < mf < 1)
-        ):
-            raise ValueError(f"min_frequency={mf!r} must be an int >= 1 or a float in (0, 1).")
-
-    def _assign(self, columns, named):
-        """Group the input columns: (groups, excluded)."""
-        groups = {g: [] for g in GROUPS}
-        excluded = {}
-        fg = self.feature_groups
-        if isinstance(fg, dict):
-            listed = {}
-            for group in GROUPS:
-                for col in fg.get(group, ()):
-                    name = col.replace("\ufeff", "").strip()
-                    if group == "categorical" and name not in columns:
-                        raise ValueError(
-                            f"Categorical column {name!r} of feature_groups is absent from X; "
-                            "its vocabulary cannot be learned."
-                        )
-                    groups[group].append(name)
-                    listed[name] = group
-            for name in columns:
-                if name not in listed:
-                    excluded[name] = "not listed in feature_groups"
-            return groups, excluded
-        preset = None if fg == "auto" else fg
-        for name, col in columns.items():
-            group, reason = assign_group(
-                name if named else None,
-                is_text=lambda col=col: _is_text(col),
-                is_datetime=is_datetime64_any_dtype(col.dtype),
-                preset=preset,
-            )
-            if group == EXCLUDED:
-                excluded[name] = reason
-            else:
-                groups[group].append(name)
-        return groups, excluded
-
-    def _fit_categories(self, col):
-        """Vocabulary, infrequent values and kind (numeric or text) of one column."""
-        numeric = not _is_text(col)
-        values, missing = _category_values(col, numeric)
-        counts = pd.Series(values[~missing]).value_counts(sort=False)
-        counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
-        mf = self.min_frequency
-        min_count = mf if isinstance(mf, Integral) else mf * len(values)
-        keep = counts.to_numpy() >= min_count
-        if self.max_categories is not None:
-            keep &= np.arange(len(counts)) < self.max_categories
-        vocab = counts.index.to_numpy()
-        if numeric:
-            vocab = vocab.astype(np.float64)
-            if np.all(vocab == np.round(vocab)):
-                vocab = vocab.astype(np.int64)
-        return vocab[keep], vocab[~keep], numeric
-
-    def _report(self):
-        counts = ", ".join(f"{len(self.feature_groups_[g])} {g}" for g in GROUPS)
-        print(f"[FeatureSplitter] {counts}; {len(self.excluded_features_)} excluded")
-        for group in GROUPS:
-            if self.feature_groups_[group]:
-                print(f"  {group}: {self.feature_groups_[group]}")
-        for name, reason in self.excluded_features_.items():
-            print(f"  excluded {name!r}: {reason}")
-        for name, cut in self.infrequent_categories_.items():
-            if len(cut):
-                print(f"  {name!r}: {len(cut)} infrequent value(s) map to the unknown code 0")
-
     # ------------------------------------------------------------ transform
     def transform(self, X):
-        """Clean, scale and encode ``X`` into the fitted output columns.
+        """Rename, clean, encode (and scale) ``X`` into the fitted output columns.
 
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
-            Raw flow features. Fitted columns that are absent are missing; unknown
-            columns are ignored.
+            Raw flow features, from any known extractor. Fitted columns that are absent,
+            or that its extractor computes differently (``handle_variant="missing"``),
+            are missing; unknown columns are ignored.
 
         Returns
         -------
@@ -440,35 +275,36 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
             ``missing="mask"``.
         """
         check_is_fitted(self)
-        columns, _, _ = self._read(X, fitting=False)
+        columns, _, profile, _ = self._read(X, reset=False)
         fitted = [c for g in GROUPS for c in self.feature_groups_[g]]
-        absent = [c for c in fitted if c not in columns]
-        if len(absent) == len(fitted):
+        variants = {}
+        if self.handle_variant == "missing" and profile != self.profile_:
+            present = [c for c in fitted if c in columns]
+            variants = mismatched_features(self.profile_, profile, present)
+            columns = {n: c for n, c in columns.items() if n not in variants}
+        absent = [c for c in fitted if c not in columns and c not in variants]
+        if len(absent) + len(variants) == len(fitted):
             raise ValueError(
                 f"X has none of the {len(fitted)} feature columns seen in fit "
                 f"(e.g. {fitted[:3]}); got columns {list(columns)[:10]}."
             )
-        if absent:
-            warnings.warn(
-                f"{len(absent)} column(s) seen in fit are absent from X and are treated "
-                f"as missing: {absent}",
-                MissingFeaturesWarning,
-                stacklevel=3,
-            )
-        n_rows = len(next(iter(columns.values())))
-        raw = self._numeric_matrix(columns, self.feature_groups_, n_rows)
-        return self._assemble(raw, columns, n_rows)
+        _warn_absent(absent, variants, profile, "seen in fit are absent from X")
+        n_rows = len(next(iter(columns.values()))) if columns else len(X)
+        raw = self._numeric_matrix(columns, n_rows)
+        return self._output(self._assemble(raw, columns, n_rows), X)
 
-    def _numeric_matrix(self, columns, groups, n_rows):
+    def _numeric_matrix(self, columns, n_rows):
         """(n_rows, n_numeric) float64 matrix after the log step, NaN where missing."""
-        numeric = [(g, c) for g in ("tabular", "temporal") for c in groups[g]]
+        numeric = [(g, c) for g in ("tabular", "temporal") for c in self.feature_groups_[g]]
         raw = np.full((n_rows, len(numeric)), np.nan, order="F")
         for j, (group, name) in enumerate(numeric):
             if name in columns:
-                raw[:, j] = _numeric_values(columns[name], name, group)
+                raw[:, j] = numeric_values(columns[name], name, group)
+                if self.scaling != "log-standard":
+                    check_float32_range(raw[:, j], columns[name], name)
         raw[np.isinf(raw)] = np.nan
         if self.scaling == "log-standard":
-            raw = _signed_log1p(raw)
+            raw = signed_log1p(raw)
         return raw
 
     def _assemble(self, raw, columns, n_rows):
@@ -481,77 +317,51 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
             if name not in columns:
                 out[:, j] = np.nan
                 continue
-            values, missing = _category_values(columns[name], self._numeric_categories[name])
+            numeric = self._numeric_categories_[name]
+            values, missing = category_values(columns[name], numeric, name)
             codes = pd.Index(self.categories_[name]).get_indexer(values) + 1
             out[:, j] = np.where(missing, np.nan, codes)
         if self.missing != "mask":
             np.copyto(out, self.fill_values_, where=np.isnan(out))
         return out
 
-    def _read(self, X, *, fitting):
-        """Columns of ``X`` by (stripped) name, their names, and whether X is named."""
-        if isinstance(X, pd.DataFrame):
-            labels = list(X.columns)
-            is_str = [isinstance(c, str) for c in labels]
-            if any(is_str) and not all(is_str):
-                raise TypeError(
-                    "Feature names are only supported if all input features have string "
-                    f"names, but X has mixed types: {sorted({type(c).__name__ for c in labels})}."
-                )
-            named = bool(labels) and all(is_str)
+    def _output(self, out, X):
+        """A DataFrame unless ``set_output`` chose otherwise (the names route the groups)."""
+        configured = "transform" in getattr(self, "_sklearn_output_config", {})
+        if configured or get_config()["transform_output"] != "default":
+            return out  # sklearn's set_output wrapper takes it from here
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(out, columns=self.get_feature_names_out(), index=index, copy=False)
+
+    def _read(self, X, *, reset):
+        """Columns by canonical name, input names (None if positional), profile, renames."""
+        named = isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns)
+        if named and (reset or hasattr(self, "feature_names_in_")):
             if X.shape[0] == 0 or X.shape[1] == 0:
                 raise ValueError(
                     f"X is empty: {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
                     f"(shape={X.shape}) while a minimum of 1 is required."
                 )
-            series = [column for _, column in X.items()]
-        else:
-            array = check_array(
-                X, dtype=None, ensure_all_finite=False, accept_sparse=False, ensure_2d=True
-            )
-            if array.dtype.kind in "USO":
-                array = array.astype(object)
-            labels, named = [f"x{i}" for i in range(array.shape[1])], False
-            series = [pd.Series(array[:, i]) for i in range(array.shape[1])]
-        if named:
-            names = [c.replace("\ufeff", "").strip() for c in labels]
-        else:
-            names = [f"x{i}" for i in range(len(labels))]
-        if not fitting:
-            names = self._match_fitted_names(names, named)
-        if len(set(names)) < len(names):
-            dup = next(n for n in names if names.count(n) > 1)
-            raise ValueError(
-                f"Column {dup!r} appears more than once in X (after stripping whitespace)."
-            )
-        return dict(zip(names, series, strict=True)), names, named
+            X = X.set_axis([c.replace("\ufeff", "").strip() for c in X.columns], axis=1)
+            if reset:
+                check_unique(list(X.columns))
+                validate_data(self, X, skip_check_array=True)
+            return self._canonical(X, self.profile)
+        array = check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=1)
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        if array.dtype.kind in "USO":
+            array = array.astype(object)
+        if not reset and hasattr(self, "feature_names_in_"):  # positions of the fitted names
+            frame = pd.DataFrame(array, columns=self.feature_names_in_, copy=False)
+            return self._canonical(frame, self.profile_)
+        columns = {f"x{i}": pd.Series(array[:, i]) for i in range(array.shape[1])}
+        return columns, None, None, {}
 
-    def _match_fitted_names(self, names, named):
-        """Names to look the columns up by at transform time (positional if unnamed)."""
-        fitted_named = hasattr(self, "feature_names_in_")
-        if named and fitted_named:
-            return names
-        cls = type(self).__name__
-        if named:
-            warnings.warn(
-                f"X has feature names, but {cls} was fitted without feature names",
-                UserWarning,
-                stacklevel=5,
-            )
-        elif fitted_named:
-            warnings.warn(
-                f"X does not have valid feature names, but {cls} was fitted with feature names",
-                UserWarning,
-                stacklevel=5,
-            )
-        if len(names) != self.n_features_in_:
-            raise ValueError(
-                f"X has {len(names)} features, but {cls} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        if fitted_named:
-            return list(self.feature_names_in_)
-        return [f"x{i}" for i in range(len(names))]
+    def _canonical(self, X, profile):
+        check_unique(list(X.columns))
+        frame, report = to_canonical(X, profile)
+        check_unique(list(frame.columns))
+        return dict(frame.items()), list(X.columns), report.profile, report.renamed
 
     def get_feature_names_out(self, input_features=None):
         """Output column names ``group__column``, in output order.
@@ -569,29 +379,23 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         rename = {}
         if input_features is not None:
-            input_features = np.asarray(input_features, dtype=object)
-            if hasattr(self, "feature_names_in_"):
-                if not np.array_equal(input_features, self.feature_names_in_):
-                    raise ValueError("input_features is not equal to feature_names_in_")
-            elif len(input_features) != self.n_features_in_:
-                raise ValueError(
-                    "input_features should have length equal to number of features "
-                    f"({self.n_features_in_}), got {len(input_features)}"
-                )
-            rename = {
-                name: input_features[i]
-                for name, i in self._input_index.items()
-                if not hasattr(self, "feature_names_in_")
-            }
+            names = _check_feature_names_in(self, input_features)
+            if not hasattr(self, "feature_names_in_"):
+                rename = {f"x{i}": name for i, name in enumerate(names)}
         return np.asarray(
-            [
-                f"{group}__{rename.get(name, name)}"
-                for group in GROUPS
-                for name in self.feature_groups_[group]
-            ],
+            [feature_name(g, rename.get(c, c)) for g in GROUPS for c in self.feature_groups_[g]],
             dtype=object,
         )
 
 
-def _describe(reasons):
-    return ", ".join(f"{name!r}: {reason}" for name, reason in reasons.items())
+def _warn_absent(absent, variants, profile, what):
+    parts = []
+    if absent:
+        parts.append(f"{len(absent)} column(s) {what} and are treated as missing: {absent}")
+    if variants:
+        parts.append(
+            f"{len(variants)} column(s) are computed differently by the {profile!r} extractor "
+            f"and are treated as missing: {list(variants)}"
+        )
+    if parts:
+        warnings.warn("; ".join(parts), MissingFeaturesWarning, stacklevel=4)

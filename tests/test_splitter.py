@@ -443,7 +443,7 @@ def test_mean_fill_is_mean_of_scaled_column(scaling):
 
 def test_scaling_log_standard_statistics():
     X = pd.DataFrame({"a": [0.0, 9.0, 99.0, -9.0, np.nan, np.inf]})
-    fs = FeatureSplitter().fit(X)
+    fs = FeatureSplitter(scaling="log-standard").fit(X)
     logs = np.log1p(np.array([0.0, 9.0, 99.0])), -np.log1p(9.0)
     t = np.append(logs[0], logs[1])
     np.testing.assert_allclose(fs.center_, [t.mean()])
@@ -457,7 +457,7 @@ def test_scaling_log_standard_statistics():
 
 def test_constant_and_all_missing_columns_get_unit_scale():
     X = pd.DataFrame({"const": [5.0] * 4, "empty": [np.nan] * 4, "x": [1.0, 2.0, 3.0, 4.0]})
-    fs = FeatureSplitter(missing="median").fit(X)
+    fs = FeatureSplitter(missing="median", scaling="log-standard").fit(X)
     np.testing.assert_array_equal(fs.scale_[:2], [1.0, 1.0])
     out = fs.transform(X)
     assert np.isfinite(out).all() and (out[:, 0] == 0).all()
@@ -550,10 +550,12 @@ def test_bad_frames_at_transform(X, match):
         ({"feature_groups": {"tabular": "Total Fwd Packet"}}, TypeError, "list of column"),
         ({"feature_groups": {"tabular": ["a"], "temporal": [" a"]}}, ValueError, "'a'.*twice"),
         ({"feature_groups": {"categorical": ["Flag"]}}, ValueError, "'Flag'.*absent"),
-        ({"missing": "drop"}, ValueError, "missing='drop'"),
-        ({"scaling": "minmax"}, ValueError, "scaling='minmax'"),
-        ({"max_categories": 0}, ValueError, "max_categories=0"),
-        ({"min_frequency": 1.5}, ValueError, "min_frequency=1.5"),
+        ({"missing": "drop"}, ValueError, "'missing' parameter.*Got 'drop'"),
+        ({"scaling": "minmax"}, ValueError, "'scaling' parameter.*Got 'minmax'"),
+        ({"max_categories": 0}, ValueError, "'max_categories' parameter.*Got 0"),
+        ({"min_frequency": 1.5}, ValueError, "'min_frequency' parameter.*Got 1.5"),
+        ({"profile": "argus"}, ValueError, "'profile' parameter.*Got 'argus'"),
+        ({"handle_variant": "drop"}, ValueError, "'handle_variant' parameter.*Got 'drop'"),
     ],
 )
 def test_bad_params(params, error, match):
@@ -575,3 +577,63 @@ def test_verbose_reports_exclusions(capsys):
     printed = capsys.readouterr().out
     assert "3 tabular, 3 temporal, 3 categorical; 3 excluded" in printed
     assert "excluded 'Src IP': IP address" in printed
+
+
+# ------------------------------------------------------------ #24: values a float32 can't hold
+def test_complex_columns_are_refused_naming_the_column():
+    for values in (SYN["Flow IAT Mean"] + 1j, SYN["Flow IAT Mean"].astype(complex).astype(object)):
+        X = SYN.assign(**{"Flow IAT Mean": values})
+        with pytest.raises(TypeError, match="'Flow IAT Mean' holds complex numbers"):
+            FeatureSplitter().fit(X)
+        with pytest.raises(TypeError, match="'Flow IAT Mean' holds complex numbers"):
+            SYN_FIT.transform(X)
+
+
+@pytest.mark.parametrize("scaling", [None, "standard"])
+def test_values_beyond_float32_raise_naming_column_and_row(scaling):
+    X = SYN.copy()
+    X.loc[7, "Flow IAT Mean"] = 1e300
+    with pytest.raises(ValueError, match=r"'Flow IAT Mean' holds 1e\+300 \(row 7\).*float32"):
+        FeatureSplitter(scaling=scaling).fit(X)
+    fitted = FeatureSplitter(scaling=scaling).fit(SYN)
+    with pytest.raises(ValueError, match=r"'Flow IAT Mean' holds 1e\+300 \(row 7\)"):
+        fitted.transform(X)
+
+
+def test_log_standard_scaling_takes_huge_values():
+    X = SYN.copy()
+    X.loc[7, "Flow IAT Mean"] = 1e300
+    assert np.isfinite(FeatureSplitter(scaling="log-standard").fit_transform(X)[7]).all()
+
+
+# ----------------------------------------------------------------- profiles (#20)
+def test_default_scaling_is_none_so_the_network_scales_once():
+    assert moeids.FeatureSplitter().scaling is None
+    np.testing.assert_array_equal(SYN_FIT.center_, 0.0)
+    np.testing.assert_array_equal(SYN_FIT.scale_, 1.0)
+
+
+def test_fitted_profile_and_renames_are_reported():
+    X = SYN.rename(
+        columns={"Total Fwd Packet": "Total Fwd Packets", "Dst Port": "Destination Port"}
+    )
+    fs = FeatureSplitter().fit(X)
+    assert fs.profile_ is None  # too few names to detect an extractor
+    assert fs.renamed_features_ == {}
+    fs = FeatureSplitter(profile="cicflowmeter-2017").fit(X)
+    assert fs.profile_ == "cicflowmeter-2017"
+    assert fs.renamed_features_ == {
+        "Total Fwd Packets": "Total Fwd Packet",
+        "Destination Port": "Dst Port",
+    }
+    assert "tabular__Total Fwd Packet" in fs.get_feature_names_out()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # canonical names at transform: nothing absent
+        np.testing.assert_array_equal(fs.transform(SYN), SYN_FULL)
+
+
+def test_explicit_groups_may_use_the_extractor_names():
+    X = SYN.rename(columns={"Total Fwd Packet": "Total Fwd Packets"})
+    groups = {"tabular": ["Total Fwd Packets"], "temporal": ["Flow IAT Mean"]}
+    fs = FeatureSplitter(groups, profile="cicflowmeter-2017").fit(X)
+    assert fs.feature_groups_["tabular"] == ["Total Fwd Packet"]
