@@ -230,7 +230,7 @@ def header(title, cmd, args, extra=""):
         f"# {title}\n\n"
         f"Produced by `{cmd}` (do not edit by hand; rerun the command).\n\n"
         f"{mode} Split: stratified by attack type, {int((1 - TEST_SIZE) * 100)} % train / "
-        f"{int(TEST_SIZE * 100)} % test, seed {SEED} (see `benchmarks/_common.py`). "
+        f"{int(TEST_SIZE * 100)} % test, seed {SEED} (see `benchmarks/_datasets.py`). "
         f"Models: {models_description()}\n"
         f"Environment: {environment()}.\n\n{extra}"
     )

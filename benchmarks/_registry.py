@@ -47,7 +47,8 @@ class Benchmark:
         Arguments of the committed pages beyond those options (e.g. the seeds).
     shared : bool
         Runs in ``run_all.py``'s process and reuses the models other shared benchmarks
-        fitted (``main(args, store)``); the others run in a fresh process each.
+        fitted: the script takes the common arguments only and has ``main(args, store)``.
+        The others run in a fresh process each (``python benchmarks/<script> ...``).
     """
 
     name: str

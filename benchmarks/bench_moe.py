@@ -311,7 +311,7 @@ def main(argv=None):
         "",
     ]
     for name, dataset in datasets.items():
-        lines += fmt_runs(runs[name], f"{dataset.title} (binary)")
+        lines += fmt_runs(runs[name], f"{dataset.title}, binary")
     if not args.no_speed:
         lines += speed_lines(data_dir)
     C.write(C.page_path(args.out, "moe.md"), "\n".join(lines))

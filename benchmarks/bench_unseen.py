@@ -2,7 +2,7 @@
 
 Leave one attack type out: for each attack type with at least ``--min-rows`` rows, all its
 rows are removed from the dataset, the rest is split as everywhere (stratified 70/30, seed
-0, ``benchmarks/_common.py``), MoE and XGBoost (the models of ``bench_compare.py``) are
+0, ``benchmarks/_datasets.py``), MoE and XGBoost (the models of ``bench_compare.py``) are
 trained on the binary task, and the test set is the test part of the rest plus every row of
 the left-out type. Reported per type: the share of its flows flagged as attacks (recall
 on the unseen type), false positives on the benign test flows, and the binary F1 on the
