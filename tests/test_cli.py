@@ -2,12 +2,9 @@
 
 import re
 
-import pytest
-
 from moeids.cli import main
 
 
-@pytest.mark.slow  # trains the demo's default-size model (~2 min)
 def test_demo_trains_evaluates_and_explains(capsys, tmp_path):
     assert main(["demo", "--draws", "1", "--verbose", "0", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
