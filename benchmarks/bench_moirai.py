@@ -1,8 +1,8 @@
 """MoiraiNLLDetector on windows of real IoT flows; writes ``docs/results/moirai.md``.
 
-    python benchmarks/bench_moirai.py [DATA_DIR] [--threads 2] [--quick] [--out DIR]
+    python benchmarks/bench_moirai.py [--data DIR] [--threads 2] [--quick] [--out DIR]
 
-DATA_DIR defaults to ``../shared/datasets`` (relative to the repository root). Data: the
+``--data`` defaults to ``$MOEIDS_DATA`` or ``../shared/datasets``. Data: the
 shared CICIoT2023 sample (Neto et al., Sensors 2023) and RT-IoT2022 sample (Sharmila &
 Nagapadma, UCI 942, CC BY 4.0); see each folder's PROVENANCE.md.
 
@@ -14,13 +14,13 @@ and a trailing 40 % (test) block, and windows are cut inside each block, so no t
 shares a row with a training window. The standardisation is fitted on the benign training
 rows. Training windows are mixed 70/20/10 from benign, synthetic stealthy (stealth 0.85 /
 0.90 / 0.95) and real attack windows; every detector is fitted on that mix from random
-initialisation and scored on the real test windows only. ``IsolationForest`` sees the same
-windows flattened.
+initialisation and scored on the real test windows only: ``fit`` on the benign windows of
+the mix (``fit on all`` rows: on all of its windows), then ``calibrate`` on the whole labelled
+mix. ``IsolationForest`` sees the same windows flattened.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import shlex
@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _common as C
 import numpy as np
 import pandas as pd
 import sklearn
@@ -40,13 +41,9 @@ import moeids
 from moeids.datasets import RT_IOT2022_BENIGN_CLASSES, load_ciciot2023, load_rt_iot2022
 from moeids.moirai.detector import MoiraiNLLDetector
 from moeids.moirai.synthetic import make_synthetic_attacks, mix_windows
-from moeids.moirai.windows import (
-    CICIOT2023_WINDOW_FEATURES,
-    RT_IOT2022_WINDOW_FEATURES,
-    FlowWindower,
-)
+from moeids.moirai.windower import FlowWindower
+from moeids.moirai.windows import CICIOT2023_WINDOW_FEATURES, RT_IOT2022_WINDOW_FEATURES
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
 TRAIN_SHARE = 0.6
 STEALTH = (0.85, 0.90, 0.95)
@@ -65,21 +62,23 @@ class Setup:
 
 
 def _configs(seq_length, short, long, quick):
-    """(label, parameters) of each detector run; ``long`` is the benchmark's main horizon."""
+    """(label, parameters, fit on all windows?) of each detector run; ``long`` is the main
+    horizon. The last run is Moirai's own setting: per-window scaling, fit on every window."""
     runs = [
-        (f"tiny, horizon {short}", dict(model_size="tiny", prediction_length=short)),
-        (f"tiny, horizon {long}", dict(model_size="tiny", prediction_length=long)),
-        (f"small, horizon {long}", dict(model_size="small", prediction_length=long)),
+        (f"tiny, horizon {short}", dict(model_size="tiny", prediction_length=short), False),
+        (f"tiny, horizon {long}", dict(model_size="tiny", prediction_length=long), False),
+        (f"small, horizon {long}", dict(model_size="small", prediction_length=long), False),
         (
-            f"tiny, horizon {long}, document setting (instance scaling, train on all)",
-            dict(model_size="tiny", prediction_length=long, instance_scaling=True, train_on="all"),
+            f"tiny, horizon {long}, instance scaling, fit on all",
+            dict(model_size="tiny", prediction_length=long, instance_scaling=True),
+            True,
         ),
     ]  # fmt: skip
     if quick:
         runs = runs[1:2]
     return [
-        (label, {**params, "context_length": seq_length - params["prediction_length"]})
-        for label, params in runs
+        (label, {**params, "context_length": seq_length - params["prediction_length"]}, on_all)
+        for label, params, on_all in runs
     ]
 
 
@@ -157,14 +156,15 @@ def test_set(blocks):
     return X, y, classes
 
 
-def run_detector(params, mix, X_test, y_test, classes, threads):
+def run_detector(params, fit_on_all, mix, X_test, y_test, classes, threads):
     torch.set_num_threads(threads)
     det = MoiraiNLLDetector(
         epochs=40, batch_size=16, learning_rate=1e-3, validation_fraction=0.15,
         n_iter_no_change=5, device="cpu", random_state=SEED, **params,
     )  # fmt: skip
+    X_fit = mix.X_train if fit_on_all else mix.X_train[mix.y_train == 0]
     start = time.perf_counter()
-    det.fit(mix.X_train, mix.y_train)
+    det.fit(X_fit).calibrate(mix.X_train, mix.y_train)
     fit_s = time.perf_counter() - start
     det.set_params(batch_size=256)  # inference batches
     scores = det.score_samples(X_test)
@@ -252,12 +252,10 @@ def environment(threads, load_start):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", nargs="?", default=str(ROOT.parent / "shared" / "datasets"))
-    parser.add_argument("--threads", type=int, default=2)
+    parser = C.make_parser(__doc__.splitlines()[0], quick=False, datasets=False, max_train=False)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     parser.add_argument("--quick", action="store_true", help="one tiny configuration each")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
-    args = parser.parse_args(argv)
+    args = C.parse_args(parser, __file__, argv)
     given = sys.argv[1:] if argv is None else argv
     command = "python benchmarks/bench_moirai.py " + shlex.join(given)
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -266,13 +264,13 @@ def main(argv=None):
     sections, speed = [], []
     for setup in setups(args.quick):
         print(f"== {setup.name}", flush=True)
-        blocks, skipped = build_windows(setup, args.data_dir)
+        blocks, skipped = build_windows(setup, C.data_dir(args))
         mix, benign_train = training_mix(blocks)
         X_test, y_test, classes = test_set(blocks)
         rows, per_class, fitted = [], {}, {}
-        for label, params in setup.configs:
+        for label, params, on_all in setup.configs:
             print(f"  {label}", flush=True)
-            det, row, pcs = run_detector(params, mix, X_test, y_test, classes, args.threads)
+            det, row, pcs = run_detector(params, on_all, mix, X_test, y_test, classes, args.threads)
             rows.append({"model": f"MoiraiNLLDetector: {label}", **row})
             per_class[label] = pcs
             fitted.setdefault(params["model_size"], det)
@@ -308,7 +306,9 @@ def main(argv=None):
         "at their defaults unless named). Scores are window-level, on real test windows that "
         "share no row with a training window. ROC-AUC (interval) ranks windows by the share of "
         "horizon values outside the 95 % forecast interval. Balanced accuracy and F1 use the "
-        "threshold `fit` chose (Youden's J on the training mix).",
+        'threshold `calibrate` chose (Youden\'s J on the training mix). "fit on all": `fit` '
+        "on every window of the training mix; otherwise on its benign windows. `fit s` is "
+        "`fit` plus `calibrate`.",
         "",
     ]
     for setup, rows, per_class, counts, skipped, mix, n_test, y_test in sections:

@@ -39,12 +39,14 @@ def standard_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns
     -------
-    center : ndarray of shape (n_features,)
+    center : ndarray of float64 of shape (n_features,)
         Column means over the present values (0 for an all-missing column).
-    scale : ndarray of shape (n_features,)
-        Column standard deviations (population), 1 where that is 0 or undefined.
+    scale : ndarray of float64 of shape (n_features,)
+        Column standard deviations (population), 1 where the column is constant (its
+        deviation is only the rounding error of its mean) or has no present value.
     """
+    values = np.asarray(values, dtype=np.float64)
     count = np.maximum(np.sum(~np.isnan(values), axis=0), 1)
     center = np.nansum(values, axis=0) / count
     std = np.sqrt(np.nansum((values - center) ** 2, axis=0) / count)
-    return center, np.where(std > 0, std, 1.0)
+    return center, np.where(std > 1e-12 * np.abs(center), std, 1.0)

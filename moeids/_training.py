@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
@@ -70,6 +71,51 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+def holdout_split(
+    y_or_n, fraction: float, seed: int, *, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of a training part and a validation part held out for early stopping.
+
+    The validation part has ``round(fraction * n)`` rows, at least 1 and at most
+    ``n - 1`` when ``fraction > 0`` and ``n >= 2``; it is empty when ``fraction == 0``
+    or ``n < 2``. With labels and ``stratify``, the split keeps the class proportions
+    whenever a stratified split exists (every class has 2+ rows and both parts can
+    hold one row per class); otherwise it is a plain random split.
+
+    Parameters
+    ----------
+    y_or_n : int or array-like of shape (n_samples,)
+        The number of rows, or their labels (any comparable values).
+    fraction : float in [0, 1)
+        Share of the rows to hold out.
+    seed : int
+        Seed of the shuffle.
+    stratify : bool, default=True
+        Stratify by the labels (ignored when ``y_or_n`` is a row count).
+
+    Returns
+    -------
+    train : ndarray of int of shape (n_train,)
+    validation : ndarray of int of shape (n_validation,)
+        Disjoint; together all of ``range(n_samples)``.
+    """
+    labels = None if isinstance(y_or_n, int | np.integer) else np.asarray(y_or_n)
+    n = int(y_or_n) if labels is None else len(labels)
+    rows = np.arange(n)
+    if not 0 <= fraction < 1:
+        raise ValueError(f"fraction={fraction!r} must be in [0, 1)")
+    if fraction == 0 or n < 2:
+        return rows, rows[:0]
+    n_val = min(max(1, round(fraction * n)), n - 1)
+    strata = None
+    if stratify and labels is not None:
+        counts = np.unique(labels, return_counts=True)[1]
+        if counts.min() >= 2 and min(n_val, n - n_val) >= len(counts):
+            strata = labels
+    train, validation = train_test_split(rows, test_size=n_val, random_state=seed, stratify=strata)
+    return train, validation
+
+
 def iterate_batches(
     n_samples: int, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None
 ) -> Iterator[torch.Tensor]:
@@ -91,11 +137,8 @@ def train_module(
     generator: torch.Generator,
     validate: Callable[[torch.nn.Module], dict] | None = None,
     monitor: str = "val_loss",
-    greater_is_better: bool = False,
     n_iter_no_change: int | None = None,
-    tol: float = 0.0,
     grad_clip: float | None = None,
-    parameters: Sequence[torch.nn.Parameter] | None = None,
     ema_decay: float = 0.0,
     verbose: int = 0,
     stage: str = "train",
@@ -108,17 +151,22 @@ def train_module(
         Already on ``device``.
     loss_fn : callable
         ``loss_fn(module, *batch)`` -> scalar loss, where ``batch`` are the rows of
-        ``train_tensors`` for one mini-batch, moved to ``device``.
+        ``train_tensors`` for one mini-batch, moved to ``device``. None means the batch
+        has nothing to learn from: it takes no optimiser step and is not counted in
+        ``train_loss``.
     train_tensors : sequence of Tensor
         CPU tensors sharing their first dimension (n_samples, ...).
     validate : callable, optional
         ``validate(module)`` -> dict of metrics, called after each epoch in eval mode
         under ``torch.inference_mode``. Must contain ``monitor`` when given.
+    monitor : str, default="val_loss"
+        The metric of ``validate`` to minimise.
     n_iter_no_change : int or None
-        Stop after this many epochs without an improvement larger than ``tol`` in
-        ``monitor`` (needs ``validate``). The best epoch's weights are restored.
-    parameters : sequence of Parameter, optional
-        The parameters to optimise (default: all of ``module``).
+        Stop after this many epochs without a lower ``monitor`` (needs ``validate``);
+        the best epoch's weights are then restored. None trains all ``epochs`` and
+        keeps the last epoch's weights (of the average, with ``ema_decay``).
+    grad_clip : float, optional
+        Clip the gradients' global norm to this value before each step.
     ema_decay : float, default=0.0
         When positive, an exponential moving average of the weights (this decay per
         step, bias-corrected: see :func:`_ema_avg_fn`) is what gets validated, kept as the
@@ -130,46 +178,31 @@ def train_module(
     history : list of dict
         One entry per epoch: ``epoch``, ``train_loss``, the validation metrics, ``time``.
     """
-    params = list(parameters) if parameters is not None else list(module.parameters())
-    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
-    n_samples = len(train_tensors[0])
-    sign = 1.0 if greater_is_better else -1.0
-    best_score, best_state, best_epoch, stale = -np.inf, None, 0, 0
-    history: list[dict] = []
+    optimizer = torch.optim.AdamW(module.parameters(), lr=learning_rate, weight_decay=weight_decay)
     averaged = (
         torch.optim.swa_utils.AveragedModel(module, avg_fn=_ema_avg_fn(ema_decay))
         if ema_decay > 0
         else None
     )
     evaluated = module if averaged is None else averaged.module
+    best = _BestEpoch(monitor, n_iter_no_change if validate is not None else None)
+    history: list[dict] = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        module.train()
-        total, seen = 0.0, 0
-        batches = list(iterate_batches(n_samples, batch_size, shuffle=True, generator=generator))
-        bar = tqdm(
-            batches,
+        loss = _train_epoch(
+            module,
+            loss_fn,
+            train_tensors,
+            optimizer,
+            averaged,
+            batch_size=batch_size,
+            device=device,
+            generator=generator,
+            grad_clip=grad_clip,
             desc=f"{stage} epoch {epoch}/{epochs}",
-            leave=False,
-            disable=verbose < 1 or len(batches) <= _LONG_EPOCH_BATCHES,
+            verbose=verbose,
         )
-        for idx in bar:
-            batch = [t[idx].to(device, non_blocking=True) for t in train_tensors]
-            loss = loss_fn(module, *batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{stage}: loss became {loss.item()} at epoch {epoch}; lower learning_rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            optimizer.step()
-            if averaged is not None:
-                averaged.update_parameters(module)
-            total += loss.item() * len(idx)
-            seen += len(idx)
-        record = {"epoch": epoch, "train_loss": total / seen}
+        record = {"epoch": epoch, "train_loss": loss}
         if validate is not None:
             evaluated.eval()
             with torch.inference_mode():
@@ -181,24 +214,76 @@ def train_module(
                 f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "time")
             )
             print(f"[{stage}] epoch {epoch}/{epochs}  {metrics}  ({record['time']:.1f}s)")
-        if validate is None or n_iter_no_change is None:
-            continue
-        score = sign * record[monitor]
-        if score > best_score + tol:
-            best_score, best_epoch, stale = score, epoch, 0
-            best_state = copy.deepcopy(evaluated.state_dict())
-        else:
-            stale += 1
-            if stale >= n_iter_no_change:
-                if verbose >= 1:
-                    print(f"[{stage}] early stop: best {monitor} at epoch {best_epoch}")
-                break
-    if best_state is None and averaged is not None:
-        best_state = evaluated.state_dict()
-    if best_state is not None:
-        module.load_state_dict(best_state)
+        if best.update(record, evaluated):
+            if verbose >= 1:
+                print(f"[{stage}] early stop: best {monitor} at epoch {best.epoch}")
+            break
+    state = best.state
+    if state is None and averaged is not None:
+        state = evaluated.state_dict()
+    if state is not None:
+        module.load_state_dict(state)
     module.eval()
     return history
+
+
+def _train_epoch(
+    module,
+    loss_fn,
+    tensors,
+    optimizer,
+    averaged,
+    *,
+    batch_size,
+    device,
+    generator,
+    grad_clip,
+    desc,
+    verbose,
+) -> float:
+    """One pass over shuffled mini-batches of ``tensors``, one optimiser step per batch.
+
+    Returns the mean batch loss weighted by batch size, over the batches that had a
+    loss (``loss_fn`` gave None: no step); NaN when none had one.
+    """
+    batches = list(iterate_batches(len(tensors[0]), batch_size, shuffle=True, generator=generator))
+    module.train()
+    total, seen = 0.0, 0
+    show = verbose >= 1 and len(batches) > _LONG_EPOCH_BATCHES
+    for idx in tqdm(batches, desc=desc, leave=False, disable=not show):
+        loss = loss_fn(module, *[t[idx].to(device, non_blocking=True) for t in tensors])
+        if loss is None:  # nothing to learn from in this batch
+            continue
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()}; lower learning_rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+        optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(module)
+        total, seen = total + loss.item() * len(idx), seen + len(idx)
+    return total / seen if seen else float("nan")
+
+
+class _BestEpoch:
+    """The best epoch so far by a validation metric (lower is better), for early stopping."""
+
+    def __init__(self, monitor: str, patience: int | None):
+        self.monitor, self.patience = monitor, patience
+        self.score, self.epoch, self.state, self.stale = np.inf, 0, None, 0
+
+    def update(self, record: dict, module: torch.nn.Module) -> bool:
+        """Keep ``module``'s weights when ``record`` is the best epoch; True to stop."""
+        if self.patience is None:
+            return False
+        if record[self.monitor] < self.score:
+            self.score, self.epoch, self.stale = record[self.monitor], record["epoch"], 0
+            self.state = copy.deepcopy(module.state_dict())
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:

@@ -8,11 +8,10 @@ alert sees what the model knew.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from .features.names import input_name
+from .features.names import input_name, missing_names
 
 __all__ = ["decision_columns", "score_flows", "split_model"]
 
@@ -75,11 +74,8 @@ def score_flows(model, flows) -> pd.DataFrame:
     """
     preprocessing, classifier = split_model(model)
     features = preprocessing.transform(flows) if preprocessing is not None else flows
-    _, proba, gate, values = classifier._forward(features)
-    names = np.asarray([input_name(n) for n in classifier._feature_names()], dtype=object)
-    rows, cols = np.nonzero(np.isnan(values))
-    split_at = np.searchsorted(rows, np.arange(1, len(values)))
-    missing = [list(part) for part in np.split(names[cols], split_at)]
+    _, proba, gate, values = classifier.forward(features)
+    missing = missing_names(values, [input_name(n) for n in classifier._feature_names()])
     classes = classifier.classes_
     out = {"label": classes[proba.argmax(1)]}
     if len(classes) == 2:

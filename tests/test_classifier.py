@@ -13,7 +13,10 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from moeids.moe.classifier import MoEClassifier, expert_losses, feature_groups_from_names
+from moeids.features.names import feature_groups_from_names
+from moeids.moe.classifier import MoEClassifier
+from moeids.moe.inputs import MAX_CATEGORICAL_CODE
+from moeids.moe.losses import expert_losses
 from moeids.persistence import DeviceFallbackWarning
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -41,6 +44,9 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n_threads)
+
+
+TINY_VALIDATION = MoEClassifier().validation_fraction
 
 
 def tiny(**kwargs):
@@ -173,11 +179,61 @@ def test_numeric_embeddings_learn(embedding):
         assert len(edges[3].unique()) <= 5  # tabular__d takes 5 values: bins repeat
 
 
-def test_class_weight_and_no_pretraining():
+def test_no_pretraining():
     X, y = grouped_data()
-    model = tiny(class_weight="balanced", pretrain_epochs=0).fit(X, y)
-    assert model.pretrain_history_ == []
-    tiny(class_weight={0: 1.0, 1: 5.0}).fit(X, y)
+    model = tiny(pretrain_epochs=0).fit(X, y)
+    assert model.pretrain_history_ == [] and len(model.history_) > 0
+
+
+class RecordingLoss(MoEClassifier):
+    """Keeps the class weights each stage-2 batch loss receives (get_loss is overridable)."""
+
+    seen: list = []
+
+    def get_loss(self, net, x, y, class_weight=None):
+        RecordingLoss.seen.append(class_weight)
+        return super().get_loss(net, x, y, class_weight)
+
+
+def imbalanced_data(n=300, seed=0):
+    """Synthetic: 10 % of class 1, weakly separable on tabular__a."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.1).astype(int)
+    X = pd.DataFrame({"tabular__a": y + rng.normal(size=n), "tabular__b": rng.normal(size=n)})
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced", {"attack": 5.0, "benign": 1.0}])
+def test_class_weight_reaches_the_loss(class_weight):
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from moeids._training import draw_seed, holdout_split
+
+    X, y = imbalanced_data()
+    labels = np.array(["benign", "attack"])[y]
+    RecordingLoss.seen = []
+    RecordingLoss(**{**TINY, "class_weight": class_weight, "epochs": 1}).fit(X, labels)
+    assert len(RecordingLoss.seen) > 0
+    if class_weight is None:
+        assert all(w is None for w in RecordingLoss.seen)
+        return
+    # the weights of the training rows (the validation rows are held out), classes_ order
+    classes, encoded = np.unique(labels, return_inverse=True)
+    train, _ = holdout_split(encoded, TINY_VALIDATION, draw_seed(TINY["random_state"]))
+    expected = compute_class_weight(class_weight, classes=classes, y=labels[train])
+    if class_weight == "balanced":
+        assert expected[0] > 4 * expected[1]  # "attack" is rare: weighted up
+    for weight in RecordingLoss.seen:
+        np.testing.assert_allclose(weight.numpy(), expected, rtol=1e-6)
+
+
+def test_balanced_class_weight_raises_the_minority_probability():
+    X, y = imbalanced_data()
+    plain = tiny(epochs=10, pretrain_epochs=0).fit(X, y)
+    balanced = tiny(epochs=10, pretrain_epochs=0, class_weight="balanced").fit(X, y)
+    minority = plain.predict_proba(X)[:, 1].mean()
+    assert balanced.predict_proba(X)[:, 1].mean() > minority + 0.1
+    assert (balanced.predict(X)[y == 1] == 1).mean() > (plain.predict(X)[y == 1] == 1).mean()
 
 
 def test_learning_rate_step_after_early_stopping():
@@ -190,7 +246,7 @@ def test_learning_rate_step_after_early_stopping():
 
 
 def test_refit_phase_trains_on_validation_rows_too(monkeypatch):
-    import moeids.moe.classifier as classifier
+    import moeids.moe.training as classifier
 
     rows = []
 
@@ -275,6 +331,87 @@ def test_unseen_category_is_unknown(fitted):
     unseen["categorical__proto"] = 99.0
     unknown["categorical__proto"] = 0.0
     np.testing.assert_array_equal(model.predict_proba(unseen), model.predict_proba(unknown))
+
+
+def test_huge_categorical_code_at_predict_reads_as_unknown(fitted):
+    model, X, _ = fitted
+    huge, unknown = X.copy(), X.copy()
+    huge["categorical__proto"] = 1e30  # a cast to int64 overflows
+    unknown["categorical__proto"] = 0.0
+    np.testing.assert_array_equal(model.predict_proba(huge), model.predict_proba(unknown))
+
+
+def test_huge_categorical_code_at_fit_raises_naming_the_column():
+    X, y = grouped_data(n=40)
+    X.loc[5, "categorical__proto"] = 1e9  # would be a 1e9-row embedding table
+    with pytest.raises(ValueError, match=f"'categorical__proto'.*{MAX_CATEGORICAL_CODE}"):
+        tiny().fit(X, y)
+    X.loc[5, "categorical__proto"] = MAX_CATEGORICAL_CODE  # the largest accepted code
+    model = tiny(epochs=1, pretrain_epochs=0, d_model=2, n_heads=1).fit(X, y)
+    assert model.cat_cardinalities_.tolist() == [MAX_CATEGORICAL_CODE + 1]
+
+
+# ---------------------------------------------------------------- bad input (issue 24)
+def test_pretraining_batch_with_nothing_to_mask_trains():
+    """A last batch of 1 row x 3 features leaves nothing masked about a third of the time."""
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(600, 3), rng.randint(0, 2, 600)
+    model = tiny(epochs=1, pretrain_epochs=3, batch_size=539).fit(X, y)
+    assert len(model.pretrain_history_) == 3
+    assert all(np.isfinite(r["train_loss"]) for r in model.pretrain_history_)
+
+
+def test_listed_tabular_column_absent_at_fit_skips_pretraining():
+    from moeids.features.splitter import FeatureSplitter
+
+    rng = np.random.default_rng(0)
+    n = 80
+    y = rng.integers(0, 2, n)
+    raw = pd.DataFrame(
+        {"Flow Duration": rng.exponential(1e5, n) * (1 + y), "Flow IAT Mean": rng.random(n)}
+    )
+    groups = {"tabular": ["Total Fwd Packet"], "temporal": ["Flow Duration", "Flow IAT Mean"]}
+    pipe = make_pipeline(FeatureSplitter(groups), tiny(pretrain_epochs=2))
+    with pytest.warns(UserWarning, match="Total Fwd Packet"):  # the splitter reports it
+        pipe.fit(raw, y)
+    model = pipe[-1]
+    assert model.feature_groups_.tolist() == ["tabular", "temporal", "temporal"]
+    assert model.pretrain_history_ == []  # no tabular value: nothing to reconstruct
+    assert len(model.history_) > 0
+    with pytest.warns(UserWarning, match="Total Fwd Packet"):
+        features = pipe[:-1].transform(raw)
+    assert (model.predict_gating(features)["tabular"] == 0).all()
+
+
+def test_missing_label_in_y_raises_naming_y():
+    X, y = grouped_data(n=40)
+    labels = np.array(["benign", "attack"], dtype=object)[y]
+    labels[7] = None
+    with pytest.raises(ValueError, match="y has 1 missing label.*row 7"):
+        tiny().fit(X, labels)
+    labels[7] = 3
+    with pytest.raises(TypeError, match="y mixes labels of types"):
+        tiny().fit(X, labels)
+
+
+def test_all_missing_X_raises():
+    X, y = grouped_data(n=40)
+    X.loc[:, :] = np.nan
+    with pytest.raises(ValueError, match="X has no present value"):
+        tiny().fit(X, y)
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_complex_X_raises(fitted, as_frame):
+    """Not cast to its real part: refused by scikit-learn's validate_data."""
+    model, X, y = fitted
+    values = X.to_numpy().astype(np.complex64)
+    values[:, 0] += 1j
+    frame = pd.DataFrame(values, columns=X.columns)
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        tiny().fit(frame if as_frame else values, y)
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        model.predict(frame)
 
 
 # ---------------------------------------------------------------- missing features and gate
@@ -478,10 +615,16 @@ def test_load_rejects_other_files(tmp_path):
 # ---------------------------------------------------------------- sklearn tools
 def test_grid_search_and_cross_val_score():
     X, y = grouped_data(n=120)
-    scores = cross_val_score(tiny(), X, y, cv=2)
-    assert scores.shape == (2,)
+    scores = cross_val_score(tiny(epochs=10, learning_rate=1e-2), X, y, cv=2)
+    assert scores.shape == (2,) and (scores > 0.8).all()  # chance is about 0.5
     search = GridSearchCV(tiny(), {"d_model": [8, 16]}, cv=2).fit(X, y)
-    assert search.best_params_["d_model"] in (8, 16)
+    # the search cloned, set and refitted the model: the same fit as by hand
+    best = search.best_params_["d_model"]
+    assert search.best_estimator_.module_.experts["tabular"].tokenizer.cls.shape == (best,)
+    by_hand = tiny(d_model=best).fit(X, y)
+    np.testing.assert_array_equal(search.predict_proba(X), by_hand.predict_proba(X))
+    other = tiny(d_model=24 - best).fit(X, y)
+    assert not np.array_equal(other.predict_proba(X), by_hand.predict_proba(X))
 
 
 def test_soft_vote_of_networks_averages_their_probabilities():

@@ -167,11 +167,31 @@ def test_mfm_loss_targets_only_present_features():
     num, cat = head(encoder.encode(x_num, x_cat, torch.zeros(16, 4, dtype=torch.bool)))
     assert num.shape == (16, 3) and cat[0].shape == (16, 4)
     all_missing = torch.ones(16, 4, dtype=torch.bool)
-    assert mfm_loss(encoder, head, x_num, x_cat, all_missing, 0.5).item() == 0.0
+    assert mfm_loss(encoder, head, x_num, x_cat, all_missing, 0.5) is None  # nothing to learn
     loss = mfm_loss(encoder, head, x_num, x_cat, ~all_missing, 0.5)
     assert loss.item() > 0
     loss.backward()
     assert encoder.tokenizer.num_weight.grad.abs().sum() > 0
+    # only the present feature can be the target: a target with NaN would give NaN
+    one_present = all_missing.clone()
+    one_present[3, 1] = False
+    nan_num = torch.where(one_present[:, :3], float("nan"), x_num)
+    loss = mfm_loss(encoder, head, nan_num, x_cat, one_present, 0.999)
+    assert torch.isfinite(loss) and loss.item() > 0
+
+
+def test_mfm_loss_masks_at_least_one_present_feature():
+    """A small batch whose draws all miss the ratio still has a target (issue 24: a
+    constant zero loss made the backward pass fail)."""
+    encoder = FTTransformer(3, [], d_model=8, n_layers=1, n_heads=2, dropout=0.0)
+    head = MFMHead(3, [], d_model=8)
+    x_num, x_cat = torch.randn(1, 3), torch.zeros(1, 0, dtype=torch.long)
+    present = torch.zeros(1, 3, dtype=torch.bool)
+    for seed in range(5):
+        fixed = torch.Generator().manual_seed(seed)
+        loss = mfm_loss(encoder, head, x_num, x_cat, present, 1e-6, generator=fixed)
+        assert loss.requires_grad
+        loss.backward()
 
 
 def _network(**kwargs):
@@ -211,19 +231,48 @@ def test_network_shapes_scaling_and_unseen_codes():
     torch.testing.assert_close(net(unseen)[0], net(zero)[0])
 
 
-def test_network_masked_value_cannot_change_output():
+def test_network_missing_value_gives_finite_outputs_and_gradients():
     net = _network()
     x = _batch()
     net.fit_scaling(x)
     for column in range(6):
-        a, b = x.clone(), x.clone()
+        a = x.clone()
         a[:, column] = NAN
-        b[:, column] = NAN
-        assert torch.equal(net(a)[0], net(b)[0])
-        # and NaN is not the same as any value
+        net.zero_grad()
+        logits = net(a)[0]
+        assert torch.isfinite(logits).all()  # NaN never reaches the arithmetic
+        logits.sum().backward()
+        assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+        # and missing is not the same as any value
         c = x.clone()
         c[:, column] = 0.0
-        assert not torch.allclose(net(a)[0], net(c)[0])
+        assert not torch.allclose(logits, net(c)[0])
+
+
+def test_network_scaling_is_the_shared_log_standardisation():
+    from moeids._numeric import signed_log1p, standard_statistics
+
+    net = _network()
+    x = _batch(50)
+    x[:, 4] = 7.3  # constant: scale 1, not the rounding error of its mean
+    x[::3, 0] = NAN
+    net.fit_scaling(x)
+    center, scale = standard_statistics(signed_log1p(x[:, [0, 1, 3, 4, 5]].double().numpy()))
+    torch.testing.assert_close(net.loc, torch.from_numpy(center).float())
+    torch.testing.assert_close(net.scale, torch.from_numpy(scale).float())
+    assert net.scale[3] == 1.0
+    assert net.scaled(x)[:, 3].abs().max() < 1e-5
+
+
+def test_network_huge_categorical_code_reads_as_unknown():
+    net = _network()
+    x = _batch()
+    net.fit_scaling(x)
+    huge, zero = x.clone(), x.clone()
+    huge[:, 2] = 1e30  # overflows a cast to long
+    zero[:, 2] = 0.0
+    assert torch.equal(net.split_inputs(huge)["x_cat"], net.split_inputs(zero)["x_cat"])
+    torch.testing.assert_close(net(huge)[0], net(zero)[0])
 
 
 def test_network_expert_without_input_gets_zero_weight():

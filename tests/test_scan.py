@@ -9,19 +9,18 @@ certain whatever the tiny network learnt.
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import make_pipeline
 
 pytest.importorskip("nfstream")
 
-from moeids import FeatureSplitter, MoEClassifier  # noqa: E402
+from moeids import FeatureSplitter, MoEClassifier, load, save  # noqa: E402
 from moeids.cli import main  # noqa: E402
 from moeids.flows import read_pcap  # noqa: E402
+from moeids.thresholds import fit_threshold  # noqa: E402
 
 PCAPS = Path(__file__).parent / "data" / "pcaps"
 ATTACKS = {"WebattackSQLinj.pcap", "synscan.pcap", "trickbot.pcap"}
@@ -44,17 +43,16 @@ def model_files(tmp_path_factory):
     paths = {}
     for name, model in {
         "plain": pipe,
-        "none": FixedThresholdClassifier(pipe, threshold=1e9, response_method="decision_function"),
-        "all": FixedThresholdClassifier(pipe, threshold=-1e9, response_method="decision_function"),
+        "none": fit_threshold(pipe, flows.data, 0.5).set_params(threshold=1e9),
+        "all": fit_threshold(pipe, flows.data, 0.5).set_params(threshold=-1e9),
     }.items():
-        paths[name] = folder / f"{name}.joblib"
-        joblib.dump(model, paths[name])
+        paths[name] = save(model, folder / f"{name}.safetensors")
     yield paths
     torch.set_num_threads(threads)
 
 
 def scan(*args):
-    return main(["scan", *map(str, args), "--allow-pickle"])
+    return main(["scan", *map(str, args)])
 
 
 def test_scan_lists_every_flagged_flow_and_exits_1(model_files, capsys, tmp_path):
@@ -86,7 +84,7 @@ def test_scan_json_matches_the_model(model_files, capsys):
     assert summary["flows"] == 3 and summary["captures"] == 2
     assert status == int(summary["flagged"] > 0)
     assert len(result["flagged"]) == summary["flagged"]
-    model = joblib.load(model_files["plain"])
+    model = load(model_files["plain"])
     flows = read_pcap([PCAPS / "ssh.pcap", PCAPS / "one_flow.pcap"])
     assert summary["flagged"] == int(model.predict(flows.data).sum())
     for row in result["flagged"]:
@@ -94,8 +92,12 @@ def test_scan_json_matches_the_model(model_files, capsys):
 
 
 def test_scan_usage_errors_exit_2(model_files, capsys, tmp_path):
-    assert main(["scan", str(PCAPS / "ssh.pcap"), "--model", str(model_files["plain"])]) == 2
-    assert "--allow-pickle" in capsys.readouterr().err
+    import joblib
+
+    pickled = tmp_path / "model.joblib"
+    joblib.dump(load(model_files["plain"]), pickled)
+    assert scan(PCAPS / "ssh.pcap", "--model", pickled) == 2  # a pickle, refused
+    assert "allow_pickle" in capsys.readouterr().err
     assert scan(tmp_path / "missing.pcap", "--model", model_files["plain"]) == 2
     assert "missing.pcap" in capsys.readouterr().err
     assert scan(PCAPS / "ssh.pcap", "--model", tmp_path / "missing.joblib") == 2
@@ -113,8 +115,8 @@ def test_scan_of_flows_the_model_cannot_read_exits_2(capsys, tmp_path):
                                          pretrain_epochs=0, validation_fraction=0.0,
                                          random_state=0, device="cpu"),
     ).fit(X, y)  # fmt: skip
-    joblib.dump(model, tmp_path / "other.joblib")
-    assert scan(PCAPS / "one_flow.pcap", "--model", tmp_path / "other.joblib") == 2
+    save(model, tmp_path / "other.safetensors")
+    assert scan(PCAPS / "one_flow.pcap", "--model", tmp_path / "other.safetensors") == 2
     assert "the model cannot score these flows" in capsys.readouterr().err
 
 

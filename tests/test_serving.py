@@ -548,6 +548,7 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch and loads the model
 def test_moeids_serve_runs_the_service_and_stops_on_sigterm(model, sample, tmp_path):
     import moeids
 

@@ -150,7 +150,7 @@ def check_classifier(model, path):
     from moeids.scoring import split_model
 
     classifier = split_model(model)[1]
-    if not hasattr(classifier, "_forward") or not hasattr(classifier, "classes_"):
+    if not hasattr(classifier, "forward") or not hasattr(classifier, "classes_"):
         raise CommandError(
             f"{path} holds a {type(classifier).__name__}, not a fitted moeids classifier "
             "(FeatureSplitter + MoEClassifier)"

@@ -9,49 +9,25 @@ that the extractor provided. The exit status is 1 when any flow is flagged, 0 wh
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
+
+from ._common import CommandError, add_allow_pickle, add_command, load_model_arg
 
 _DESCRIPTION = """\
 Extract flows from packet captures (NFStream), score them with a fitted model and list the
 flows it flags: 5-tuple, start time, attack probability, gate weights and the share of the
 model's features that the extractor provided, then a one-line summary."""
 
-_EXAMPLE = """\
-example:
-  moeids scan capture.pcap --model model.moeids
-  moeids scan captures/ --model model.joblib --allow-pickle --out verdicts.csv
+_EXAMPLE = """
+    moeids scan capture.pcap --model ids.safetensors
+    moeids scan captures/ --model ids.safetensors --out verdicts.csv
 
-exit status: 0 nothing flagged, 1 at least one flow flagged, 2 usage error.
-"""
+exit status: 0 nothing flagged, 1 at least one flow flagged, 2 usage error."""
 
 _FIVE_TUPLE = ["capture", "src_ip", "src_port", "dst_ip", "dst_port", "protocol", "first_seen"]
 _BATCH = 8192  # flows scored per step of the progress bar
-
-
-class _UsageError(Exception):
-    """A problem with the arguments or input files: exit status 2."""
-
-
-def _load_model(path, allow_pickle):
-    """The fitted model in ``path``; ``moeids.load`` once moeids.persistence provides it."""
-    try:
-        from moeids.persistence import load  # the pickle-free format
-    except ImportError:
-        load = None
-    if load is not None:
-        return load(path, allow_pickle=allow_pickle)
-    if not allow_pickle:
-        raise _UsageError(
-            f"{path}: this moeids reads models only from joblib/pickle files, which can run "
-            "code when loaded; pass --allow-pickle if you trust the file"
-        )
-    import joblib
-
-    return joblib.load(path)
 
 
 def _flagged(model, flows, decisions):
@@ -138,19 +114,14 @@ def scan(args) -> int:
     from moeids.flows import capture_paths, read_pcap
 
     start = time.perf_counter()
-    try:
-        sources = capture_paths(args.capture)
-        model = _load_model(args.model, args.allow_pickle)
-        big = any(p.stat().st_size > args.progress_mb * 2**20 for p in sources)
-        flows = read_pcap(sources, progress=big, idle_timeout=args.idle_timeout)
-    except (_UsageError, FileNotFoundError, ValueError, ImportError) as exc:
-        print(f"moeids scan: error: {exc}", file=sys.stderr)
-        return 2
+    sources = capture_paths(args.capture)
+    model = load_model_arg(args.model, args.allow_pickle)
+    big = any(p.stat().st_size > args.progress_mb * 2**20 for p in sources)
+    flows = read_pcap(sources, progress=big, idle_timeout=args.idle_timeout)
     try:
         decisions, n_features = _score(model, flows.data, progress=big)
     except ValueError as exc:  # e.g. the model shares no column with the extractor's flows
-        print(f"moeids scan: error: the model cannot score these flows: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(f"the model cannot score these flows: {exc}") from exc
     table = _table(flows.metadata, decisions)
     summary = _summary(table, len(sources), n_features, time.perf_counter() - start)
     if args.out is not None:
@@ -174,23 +145,23 @@ def _write(table, path, as_json):
 
 def add_parser(commands) -> None:
     """Register ``moeids scan`` on the ``commands`` subparsers."""
-    run = commands.add_parser(
+    run = add_command(
+        commands,
         "scan",
         help="extract flows from packet captures, score them and list the flagged ones",
         description=_DESCRIPTION,
-        epilog=_EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        example=_EXAMPLE,
     )
     run.add_argument(
         "capture", nargs="+", type=Path, help="pcap/pcapng file(s) or folder(s) of them"
     )
-    run.add_argument("--model", type=Path, required=True, help="fitted model file (required)")
     run.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="allow a joblib/pickle model file; it can run code when loaded, so trusted "
-        "files only (default: off)",
+        "--model",
+        type=Path,
+        required=True,
+        help="model file written by moeids train / moeids.save (required)",
     )
+    add_allow_pickle(run)
     run.add_argument(
         "--out",
         type=Path,

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EXPERTS", "GROUPS", "feature_groups_from_names", "feature_name", "input_name"]
+__all__ = [
+    "EXPERTS",
+    "GROUPS",
+    "feature_groups_from_names",
+    "feature_name",
+    "input_name",
+    "missing_names",
+]
 
 GROUPS = ("tabular", "temporal", "categorical")
 """Feature groups, in the splitter's output order."""
@@ -73,3 +80,21 @@ def feature_groups_from_names(names) -> np.ndarray:
         prefix, sep, _ = str(name).partition(_SEPARATOR)
         groups.append(prefix if sep and prefix in GROUPS else "tabular")
     return np.asarray(groups, dtype=object)
+
+
+def missing_names(values: np.ndarray, names) -> list[list[str]]:
+    """Names of the NaN cells of each row.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples, n_features)
+        NaN marks a missing value.
+    names : array-like of str of shape (n_features,)
+
+    Returns
+    -------
+    missing : list of n_samples lists of str
+    """
+    rows, cols = np.nonzero(np.isnan(values))
+    split_at = np.searchsorted(rows, np.arange(1, len(values)))
+    return [list(part) for part in np.split(np.asarray(names, dtype=object)[cols], split_at)]

@@ -64,7 +64,7 @@ def mfm_loss(
     missing: torch.Tensor,
     mask_ratio: float,
     generator: torch.Generator | None = None,
-) -> torch.Tensor:
+) -> torch.Tensor | None:
     """Mean reconstruction loss over randomly masked present features.
 
     Parameters
@@ -81,16 +81,23 @@ def mfm_loss(
 
     Returns
     -------
-    loss : scalar Tensor
+    loss : scalar Tensor or None
         Squared error over masked numeric features plus cross-entropy over masked
-        categorical features, each averaged over its masked entries (0 if none).
+        categorical features, each averaged over its masked entries. None when no
+        feature of the batch is present: there is nothing to reconstruct. When some are
+        present, at least one is masked (the one of smallest draw if the ratio picked
+        none), so a small batch always has a target.
     """
     if generator is None:
         draw = torch.rand(missing.shape, device=missing.device)
     else:
         draw = torch.rand(missing.shape, generator=generator, device=generator.device)
-    draw = draw.to(missing.device)
-    targets = (draw < mask_ratio) & ~missing
+    draw = draw.to(missing.device).masked_fill(missing, 2.0)  # missing: never a target
+    targets = draw < mask_ratio
+    if not targets.any():
+        if missing.all():
+            return None
+        targets = draw == draw.min()
     num, cat = head(encoder.encode(x_num, x_cat, missing | targets))
     n_num = head.n_num
     loss = num.new_zeros(())

@@ -9,9 +9,11 @@
     Gate(z_tab, z_temp, present) --> w (batch, n_experts)                  |
     z = sum_e w_e * z_e --> MLP head --> logits (batch, n_classes)     <---+
 
-The network owns the column layout and the numeric scaling (``sign(x) * log1p(|x|)``,
-then centring and scaling with training statistics), so a raw float matrix goes in.
-An expert is built only when it has input columns.
+The network owns the column layout and the one numeric scaling of path A
+(:func:`moeids._numeric.signed_log1p`, then centring and scaling with
+:func:`moeids._numeric.standard_statistics` of the training rows), so raw flow values go
+in: a plain float matrix, or :class:`~moeids.FeatureSplitter`'s unscaled output. An
+expert is built only when it has input columns.
 """
 
 from __future__ import annotations
@@ -19,14 +21,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._numeric import signed_log1p, standard_statistics
 from .ft_transformer import FTTransformer
 from .gating import Gate
 from .temporal_cnn import TemporalCNN
-
-
-def signed_log1p(x: torch.Tensor) -> torch.Tensor:
-    """``sign(x) * log1p(|x|)``: compresses heavy-tailed counts, rates and durations."""
-    return torch.sign(x) * torch.log1p(torch.abs(x))
 
 
 class MoENetwork(nn.Module):
@@ -128,24 +126,19 @@ class MoENetwork(nn.Module):
     def fit_scaling(self, x: torch.Tensor) -> None:
         """Set the centring and scaling from training rows ``x`` (n_samples, n_columns).
 
-        Uses the mean and standard deviation of the present (non-NaN) values of each
-        column after ``signed_log1p``; a constant or all-missing column gets scale 1.
-        A piecewise-linear tabular expert also gets its bins from these rows.
+        Uses :func:`~moeids._numeric.standard_statistics` of the present (non-NaN) values
+        of each column after ``signed_log1p``: a constant or all-missing column gets
+        scale 1. A piecewise-linear tabular expert also gets its bins from these rows.
         """
-        self.loc.zero_()
-        self.scale.fill_(1.0)
-        values = self.scaled(x)
-        present = ~torch.isnan(values)
-        count = present.sum(0).clamp(min=1)
-        mean = torch.where(present, values, 0.0).sum(0) / count
-        var = torch.where(present, (values - mean) ** 2, 0.0).sum(0) / count
-        std = var.sqrt()
-        self.loc.copy_(mean)
-        self.scale.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+        columns = torch.cat([self.num_columns, self.temporal_columns]).cpu()
+        logged = signed_log1p(x[:, columns].detach().cpu().double().numpy())
+        center, scale = standard_statistics(logged)
+        self.loc.copy_(torch.from_numpy(center))
+        self.scale.copy_(torch.from_numpy(scale))
         tokenizer = self.experts["tabular"].tokenizer if "tabular" in self.experts else None
         if tokenizer is not None and tokenizer.numeric_embedding == "piecewise_linear":
             n_num = len(self.num_columns)
-            tokenizer.set_bin_edges((values[:, :n_num] - self.loc[:n_num]) / self.scale[:n_num])
+            tokenizer.set_bin_edges(self.scaled(x)[:, :n_num])
 
     def split_inputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Expert inputs from a raw batch ``x`` (batch, n_columns).
@@ -159,11 +152,13 @@ class MoENetwork(nn.Module):
         scaled = self.scaled(x)
         raw_cat = x[:, self.cat_columns]
         cat_missing = torch.isnan(raw_cat)
-        codes = torch.where(cat_missing, 0.0, raw_cat).long()
+        # compared as floats: a huge code (1e30) must not overflow the cast to long
+        unseen = cat_missing | (raw_cat >= self.cat_cardinalities)
+        x_cat = torch.where(unseen, 0.0, raw_cat).long()
         x_num, temporal = scaled[:, :n_num], scaled[:, n_num:]
         return {
             "x_num": x_num,
-            "x_cat": torch.where(codes < self.cat_cardinalities, codes, 0),
+            "x_cat": x_cat,
             "tabular_missing": torch.cat([torch.isnan(x_num), cat_missing], dim=1),
             "temporal": temporal,
             "temporal_missing": torch.isnan(temporal),

@@ -2,8 +2,9 @@
 
 Everything here is **synthetic**: :func:`make_synthetic_attacks` perturbs real benign windows
 (shape (n, seq_length, n_features), standardised as by :class:`~moeids.FlowWindower`) with
-the temporal signature of four stealthy attack kinds of the design document. The document
-generated them with Diffusion-TS; these are simple, transparent rules instead:
+the temporal signature of four stealthy attack kinds. They are simple, transparent rules,
+not a generative model (such windows are often made with a diffusion model, e.g.
+Diffusion-TS):
 
 ``slow_exfiltration``
     a slow linear drift over the window in a few features (volume creeping up);
@@ -109,7 +110,7 @@ def make_synthetic_attacks(benign, n_windows=None, kinds=KINDS, stealth=0.9, ran
         Kinds to make, cycled in order (see :data:`KINDS`).
     stealth : float or sequence of float in [0, 1), default=0.9
         Stealth level(s), cycled within each kind; the perturbation scales with
-        ``1 - stealth``. The document uses 0.85, 0.90 and 0.95.
+        ``1 - stealth``. ``benchmarks/bench_moirai.py`` uses 0.85, 0.90 and 0.95.
     random_state : int, RandomState or None, default=None
         Makes the output deterministic.
 
@@ -196,26 +197,11 @@ def mix_windows(
         "synthetic": _as_windows("synthetic", synthetic, shape),
         "attack": _as_windows("attacks", attacks, shape),
     }
-    ratios = np.asarray(ratios, dtype=float)
-    if ratios.shape != (3,) or (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):
-        raise ValueError(f"ratios must be 3 non-negative shares summing to 1, got {ratios}")
-    for (name, part), share in zip(parts.items(), ratios, strict=True):
-        if share > 0 and len(part) == 0:
-            raise ValueError(f"ratio {share} asks for {name} windows, but none were given")
     if not 0 <= validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
-    most = int(min(len(p) / s for p, s in zip(parts.values(), ratios, strict=True) if s > 0))
-    n_windows = most if n_windows is None else n_windows
-    if not isinstance(n_windows, numbers.Integral) or not 1 <= n_windows <= most:
-        raise ValueError(
-            f"n_windows must be an int in [1, {most}] (the most these ratios allow without "
-            f"reusing a window), got {n_windows!r}"
-        )
+    counts = _mix_counts([len(p) for p in parts.values()], list(parts), ratios, n_windows)
+    n_windows = int(counts.sum())
     rng = check_random_state(random_state)
-    counts = np.floor(ratios * n_windows + 1e-9).astype(int)
-    for i in np.argsort(-ratios):  # rounding remainder to the largest shares with spare windows
-        extra = min(n_windows - counts.sum(), len(list(parts.values())[i]) - counts[i])
-        counts[i] += extra if ratios[i] > 0 else 0
     X, source = [], []
     for (name, part), count in zip(parts.items(), counts, strict=True):
         X.append(part[rng.choice(len(part), size=count, replace=False)])
@@ -234,3 +220,25 @@ def mix_windows(
         y_val=y[:n_val],
         source_val=source[:n_val],
     )
+
+
+def _mix_counts(sizes, names, ratios, n_windows):
+    """Windows (3,) to draw from each source: ``ratios`` of ``n_windows``, none reused."""
+    ratios = np.asarray(ratios, dtype=float)
+    if ratios.shape != (3,) or (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):
+        raise ValueError(f"ratios must be 3 non-negative shares summing to 1, got {ratios}")
+    for name, size, share in zip(names, sizes, ratios, strict=True):
+        if share > 0 and size == 0:
+            raise ValueError(f"ratio {share} asks for {name} windows, but none were given")
+    most = int(min(size / share for size, share in zip(sizes, ratios, strict=True) if share > 0))
+    n_windows = most if n_windows is None else n_windows
+    if not isinstance(n_windows, numbers.Integral) or not 1 <= n_windows <= most:
+        raise ValueError(
+            f"n_windows must be an int in [1, {most}] (the most these ratios allow without "
+            f"reusing a window), got {n_windows!r}"
+        )
+    counts = np.floor(ratios * n_windows + 1e-9).astype(int)
+    for i in np.argsort(-ratios):  # rounding remainder to the largest shares with spare windows
+        extra = min(n_windows - counts.sum(), sizes[i] - counts[i])
+        counts[i] += extra if ratios[i] > 0 else 0
+    return counts

@@ -5,7 +5,8 @@ other value is a JSON object whose ``"__type__"`` names what it is:
 
 ==================  =====================================================================
 ``float``           a non-finite float: ``{"value": "nan" | "inf" | "-inf"}``
-``tuple``/``set``   ``{"items": [...]}``; ``dict``: ``{"items": [[key, value], ...]}``
+``tuple``/``set``   ``{"items": [...]}``
+``dict``/``bunch``  ``{"items": [[key, value], ...]}`` (``bunch``: sklearn's ``Bunch``)
 ``bytes``/``path``  ``{"value": hex string | path string}``
 ``ndarray``         numeric dtypes: ``{"dtype", "shape", "tensor"}``, the raw bytes in a
                     uint8 tensor; strings and objects: ``{"dtype", "shape", "items"}``
@@ -28,6 +29,7 @@ from pathlib import PurePath
 
 import numpy as np
 import torch
+from sklearn.utils import Bunch
 
 from .types import build_module, module_config, supported_class, type_name
 
@@ -59,9 +61,9 @@ class Encoder:
         if kind in (tuple, set, frozenset):
             items = sorted(value, key=repr) if kind is not tuple else value
             return {"__type__": kind.__name__, "items": self.encode(list(items), where)}
-        if kind is dict:
+        if kind in (dict, Bunch):
             items = [self._item(k, v, where) for k, v in value.items()]
-            return {"__type__": "dict", "items": items}
+            return {"__type__": "dict" if kind is dict else "bunch", "items": items}
         if kind is bytes:
             return {"__type__": "bytes", "value": value.hex()}
         if isinstance(value, PurePath):
@@ -165,6 +167,9 @@ class Decoder:
 
     def _dict(self, node):
         return {self.decode(k): self.decode(v) for k, v in node["items"]}
+
+    def _bunch(self, node):
+        return Bunch(**self._dict(node))
 
     def _bytes(self, node):
         return bytes.fromhex(node["value"])

@@ -67,7 +67,9 @@ def build_module(name: str, estimator, config) -> torch.nn.Module:
     if name == "moeids.MoEClassifier":
         return estimator._build_network()
     if name == "moeids.MoiraiNLLDetector":
-        module_class = _moirai_module_class()  # ImportError naming the moirai extra
+        from moeids.moirai._uni2ts import moirai_module_class
+
+        module_class = moirai_module_class()  # ImportError naming the moirai extra
         from uni2ts.model.moirai.module import decode_distr_output
 
         config = dict(config)
@@ -76,14 +78,6 @@ def build_module(name: str, estimator, config) -> torch.nn.Module:
         config["patch_sizes"] = tuple(config["patch_sizes"])
         return module_class(**config)
     raise ValueError(f"{name} holds no torch network")
-
-
-def _moirai_module_class():
-    try:  # the layout after the detector's split into moeids/moirai/_uni2ts.py
-        from moeids.moirai._uni2ts import moirai_module_class
-    except ImportError:  # (only the module is absent: uni2ts errors come from the call)
-        from moeids.moirai.detector import _moirai_module_class as moirai_module_class
-    return moirai_module_class()
 
 
 def _check_distr_output(config) -> None:

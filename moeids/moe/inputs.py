@@ -1,0 +1,110 @@
+"""Input checks of :class:`~moeids.MoEClassifier` beyond ``validate_data``.
+
+Labels that cannot be classes, a matrix with no present value and categorical codes
+that are not codes are refused here with an error that names ``y``, ``X`` or the column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.multiclass import check_classification_targets
+
+__all__ = [
+    "MAX_CATEGORICAL_CODE",
+    "categorical_cardinalities",
+    "check_categorical_codes",
+    "check_has_values",
+    "encode_labels",
+]
+
+MAX_CATEGORICAL_CODE = 100_000
+"""Largest categorical code ``fit`` accepts: each code up to the largest one seen gets an
+embedding, so a huge code would allocate a huge table. ``FeatureSplitter`` numbers the
+categories of a column 1..k (k at most its ``max_categories``)."""
+
+
+def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Classes and encoded labels of ``y`` (n_samples,); at least two classes.
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,)
+        Sorted distinct labels.
+    encoded : ndarray of int of shape (n_samples,)
+        Index of each label in ``classes``.
+    """
+    if y.dtype == object:
+        missing = pd.isna(y)
+        if missing.any():
+            raise ValueError(
+                f"y has {int(missing.sum())} missing label(s) (None or NaN), the first at "
+                f"row {int(np.flatnonzero(missing)[0])}; drop those rows or label them"
+            )
+    try:
+        check_classification_targets(y)
+        classes, encoded = np.unique(y, return_inverse=True)
+    except TypeError as exc:
+        kinds = sorted({type(label).__name__ for label in y})
+        raise TypeError(
+            f"y mixes labels of types {kinds} that cannot be ordered; use one type"
+        ) from exc
+    if len(classes) < 2:
+        raise ValueError(
+            f"MoEClassifier needs samples of at least 2 classes in y; got only class {classes[0]!r}"
+        )
+    return classes, encoded
+
+
+def check_has_values(X: np.ndarray) -> None:
+    """Raise unless ``X`` (n_samples, n_features) has at least one present (non-NaN) value."""
+    if np.isnan(X).all():
+        raise ValueError(
+            f"X has no present value: all {X.size} entries are NaN (missing), so there is "
+            "nothing to learn from"
+        )
+
+
+def check_categorical_codes(
+    X: np.ndarray, groups: np.ndarray, names: np.ndarray, *, fitting: bool
+) -> None:
+    """Raise unless the categorical columns of ``X`` hold non-negative integer codes.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        NaN marks a missing value.
+    groups : ndarray of str of shape (n_features,)
+        Group of each column; only ``"categorical"`` columns are checked.
+    names : ndarray of str of shape (n_features,)
+        Column names for the error message.
+    fitting : bool
+        In ``fit``, codes above :data:`MAX_CATEGORICAL_CODE` are refused too (at
+        predict time a code above the fitted ones reads as unknown).
+    """
+    for j in np.flatnonzero(groups == "categorical"):
+        column = X[:, j]
+        bad = ~np.isnan(column) & ((column < 0) | (column != np.round(column)))
+        if bad.any():
+            raise ValueError(
+                f"categorical column {names[j]!r} must hold non-negative integer codes "
+                f"(0 = unknown); got {column[bad][0]!r}"
+            )
+        if fitting and np.nanmax(column, initial=0) > MAX_CATEGORICAL_CODE:
+            raise ValueError(
+                f"categorical column {names[j]!r} has code {np.nanmax(column):.0f}, above "
+                f"the largest supported code {MAX_CATEGORICAL_CODE}; number its categories "
+                "1..k (FeatureSplitter does, with max_categories)"
+            )
+
+
+def categorical_cardinalities(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Largest code plus one of each categorical column of ``X`` (1 when all missing).
+
+    Returns
+    -------
+    cardinalities : ndarray of int64 of shape (n_categorical,)
+    """
+    cat = X[:, groups == "categorical"]
+    largest = np.nanmax(np.where(np.isnan(cat), 0.0, cat), axis=0, initial=0.0)
+    return largest.astype(np.int64) + 1

@@ -1,0 +1,75 @@
+"""The stage-2 objective of :class:`~moeids.MoEClassifier` beyond plain cross-entropy.
+
+- :func:`hide_features` -- random feature dropout of a training batch, so that rows with
+  many missing features are in the training distribution;
+- :func:`expert_losses` -- auxiliary losses that give the gate weights a meaning.
+
+The stage-1 loss (masked feature modelling) is :func:`moeids.moe.mfm.mfm_loss`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["expert_losses", "hide_features"]
+
+
+def hide_features(x: torch.Tensor, rate: float) -> torch.Tensor:
+    """Hide each feature of each row with a probability drawn per row from ``[0, rate]``.
+
+    Parameters
+    ----------
+    x : Tensor of shape (batch, n_features)
+        NaN marks a missing value.
+    rate : float
+        Largest hiding probability; 0 returns ``x`` unchanged.
+
+    Returns
+    -------
+    hidden : Tensor of shape (batch, n_features)
+        ``x`` with the hidden entries set to NaN.
+    """
+    if rate <= 0:
+        return x
+    hide = torch.rand(len(x), 1, device=x.device) * rate
+    return x.masked_fill(torch.rand(x.shape, device=x.device) < hide, float("nan"))
+
+
+def expert_losses(weights, expert_logits, present, y, class_weight=None) -> torch.Tensor:
+    """Auxiliary losses that tie the gate weights to what each expert knows.
+
+    For each sample, ``p_e(y)`` is the probability of the true class that the head gives
+    expert ``e``'s embedding alone. The loss is the mean cross-entropy of the experts
+    alone plus the cross-entropy of the gate weights against the target
+    ``p_e(y) / sum_k p_k(y)`` (no gradient through the target), both over the experts
+    with any input present.
+
+    Parameters
+    ----------
+    weights : Tensor of shape (batch, n_experts)
+        Gate weights.
+    expert_logits : Tensor of shape (batch, n_experts, n_classes)
+    present : Tensor of shape (batch, n_experts)
+        Fraction of each expert's inputs present (0 = the expert has no input).
+    y : Tensor of shape (batch,), long
+    class_weight : Tensor of shape (n_classes,), optional
+        Per-class weights of the samples.
+
+    Returns
+    -------
+    loss : scalar Tensor
+    """
+    available = present > 0
+    log_p = F.log_softmax(expert_logits, dim=-1)
+    index = y.view(-1, 1, 1).expand(-1, log_p.shape[1], 1)
+    log_p_true = log_p.gather(2, index).squeeze(2)  # (batch, n_experts)
+    target = F.softmax(
+        log_p_true.detach().masked_fill(~available, torch.finfo(log_p.dtype).min), dim=1
+    )
+    gate_ce = -(target * torch.log(weights.clamp_min(1e-6))).sum(1)
+    expert_ce = -(log_p_true * available).sum(1) / available.sum(1).clamp(min=1)
+    sample_weight = available.any(1).to(log_p.dtype)
+    if class_weight is not None:
+        sample_weight = sample_weight * class_weight[y]
+    return ((gate_ce + expert_ce) * sample_weight).sum() / sample_weight.sum().clamp(min=1e-6)

@@ -1,0 +1,299 @@
+"""The training schedule of :class:`~moeids.MoEClassifier`, as named, overridable methods.
+
+``fit`` runs, on a hold-out split of the rows (:func:`moeids._training.holdout_split`):
+
+1. stage 1 (:meth:`MoETrainingMixin.pretrain_phase`): masked feature modelling of the tabular
+   expert, one batch scored by :meth:`~MoETrainingMixin.pretrain_loss`;
+2. stage 2 (:meth:`~MoETrainingMixin.train_phases`): the whole network, one batch scored
+   by :meth:`~MoETrainingMixin.get_loss`, each epoch by
+   :meth:`~MoETrainingMixin.validation_scores`, in the phases of
+   :meth:`~MoETrainingMixin.learning_rate_phases`;
+3. the refit (:meth:`~MoETrainingMixin.refit_phase`) on the training and validation rows.
+
+A subclass changes one step by overriding its method, as with skorch's ``get_loss``.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score
+from sklearn.utils.class_weight import compute_class_weight
+
+from .._training import holdout_split, seeded, to_tensor, train_module
+from .losses import expert_losses, hide_features
+from .mfm import MFMHead, mfm_loss
+from .network import MoENetwork
+
+__all__ = ["MoETrainingMixin"]
+
+PREDICT_BATCH_SIZE = 1024
+
+
+class MoETrainingMixin:
+    """Training steps of :class:`~moeids.MoEClassifier` (reads its parameters)."""
+
+    # ------------------------------------------------------------------ the whole fit
+    def _fit_network(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
+        """Split, build, scale and train ``module_``; set the histories.
+
+        ``X`` (n_samples, n_features) float32, ``y`` (n_samples,) encoded labels.
+        """
+        train, val = holdout_split(y, self.validation_fraction, seed)
+        X_all, y_all = to_tensor(X), torch.from_numpy(y.astype(np.int64))
+        X_train, y_train, X_val, y_val = X_all[train], y_all[train], X_all[val], y_all[val]
+        with seeded(seed, self.device_):
+            self.module_ = self._build_network()
+            self.module_.fit_scaling(X_train)
+            self.module_.to(self.device_)
+            generator = torch.Generator().manual_seed(seed)
+            self.pretrain_history_ = self.pretrain_phase(X_train, X_val, generator, seed)
+            class_weight = self.loss_class_weight(y_train)
+            loss_fn = partial(self.get_loss, class_weight=class_weight)
+            validate = None
+            if len(X_val):
+                validate = partial(
+                    self.validation_scores, X_val=X_val, y_val=y_val, class_weight=class_weight
+                )
+            history = self.train_phases(loss_fn, [X_train, y_train], validate, generator)
+            if len(X_val) and self.refit_epochs:
+                all_rows = [torch.cat([X_train, X_val]), torch.cat([y_train, y_val])]
+                history += self.refit_phase(loss_fn, all_rows, generator, first_epoch=len(history))
+        self.history_ = history
+
+    def _build_network(self) -> MoENetwork:
+        groups = self.feature_groups_
+        return MoENetwork(
+            num_columns=np.flatnonzero(groups == "tabular").tolist(),
+            cat_columns=np.flatnonzero(groups == "categorical").tolist(),
+            cat_cardinalities=self.cat_cardinalities_.tolist(),
+            temporal_columns=np.flatnonzero(groups == "temporal").tolist(),
+            n_classes=len(self.classes_),
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            dropout=self.dropout,
+            gate_temperature=self.gate_temperature,
+            sparse_gating=bool(self.sparse_gating),
+            numeric_embedding=self.numeric_embedding,
+            n_bins=self.n_bins,
+        )
+
+    def _train_module(self, module, loss_fn, tensors, generator, **kwargs) -> list[dict]:
+        """:func:`~moeids._training.train_module` with this estimator's settings."""
+        kwargs.setdefault("learning_rate", self.learning_rate)
+        return train_module(
+            module,
+            loss_fn,
+            tensors,
+            batch_size=self.batch_size,
+            weight_decay=self.weight_decay,
+            device=self.device_,
+            generator=generator,
+            verbose=self.verbose,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ stage 1
+    def pretrain_loss(self, model, x_num, x_cat, missing, generator=None):
+        """Stage-1 loss of one batch: masked feature modelling.
+
+        Parameters
+        ----------
+        model : ModuleDict with ``encoder`` (the tabular expert) and ``head`` (MFMHead)
+        x_num : Tensor of shape (batch, n_num), float, scaled
+        x_cat : Tensor of shape (batch, n_cat), long
+        missing : Tensor of shape (batch, n_num + n_cat), bool
+        generator : torch.Generator, optional
+            Source of the mask (a fixed one for validation).
+
+        Returns
+        -------
+        loss : scalar Tensor, or None when the batch has no present tabular value
+        """
+        return mfm_loss(
+            model["encoder"], model["head"], x_num, x_cat, missing, self.mask_ratio, generator
+        )
+
+    def pretrain_phase(self, X_train, X_val, generator, seed) -> list[dict]:
+        """Stage 1 on ``module_``'s tabular expert; returns its per-epoch records.
+
+        Skipped (``[]``) when ``pretrain_epochs == 0``, without a tabular expert, or
+        when no tabular value of the training rows is present. Validated (with a fixed
+        mask) only when a validation row has a present tabular value.
+        """
+        net = self.module_
+        if self.pretrain_epochs == 0 or "tabular" not in net.experts:
+            return []
+        train = self._tabular_inputs(X_train)
+        if train[2].all():
+            return []
+        head = MFMHead(len(net.num_columns), net.cat_cardinalities.tolist(), self.d_model)
+        model = torch.nn.ModuleDict({"encoder": net.experts["tabular"], "head": head})
+        model.to(self.device_)
+        validate = None
+        val = [t.to(self.device_) for t in self._tabular_inputs(X_val)]
+        if not val[2].all():
+
+            def validate(model):
+                fixed = torch.Generator(device=self.device_).manual_seed(seed)
+                return {"val_loss": self.pretrain_loss(model, *val, generator=fixed).item()}
+
+        return self._train_module(
+            model,
+            self.pretrain_loss,
+            train,
+            generator,
+            epochs=self.pretrain_epochs,
+            validate=validate,
+            n_iter_no_change=self.n_iter_no_change if validate else None,
+            stage="pretrain",
+        )
+
+    def _tabular_inputs(self, X) -> list[torch.Tensor]:
+        """The tabular expert's CPU inputs (x_num, x_cat, missing) of raw rows ``X``."""
+        with torch.no_grad():
+            parts = self.module_.split_inputs(X.to(self.device_))
+        return [parts[k].cpu() for k in ("x_num", "x_cat", "tabular_missing")]
+
+    # ------------------------------------------------------------------ stage 2
+    def loss_class_weight(self, y_train) -> torch.Tensor | None:
+        """Per-class weights of the stage-2 losses from ``class_weight`` and the encoded
+        training labels ``y_train`` (n_train,); None without ``class_weight``.
+
+        Returns a Tensor of shape (n_classes,) on ``device_``, in ``classes_`` order.
+        """
+        if self.class_weight is None:
+            return None
+        labels = self.classes_[y_train.numpy()]
+        weight = compute_class_weight(self.class_weight, classes=self.classes_, y=labels)
+        return torch.as_tensor(weight, dtype=torch.float32, device=self.device_)
+
+    def get_loss(self, net, x, y, class_weight=None) -> torch.Tensor:
+        """Stage-2 training loss of one batch.
+
+        Hides features (:func:`~moeids.moe.losses.hide_features` at
+        ``feature_dropout``), then the cross-entropy of the mixture plus
+        ``expert_loss_weight`` times :func:`~moeids.moe.losses.expert_losses`.
+
+        Parameters
+        ----------
+        net : MoENetwork, in train mode
+        x : Tensor of shape (batch, n_features), float, raw (NaN = missing)
+        y : Tensor of shape (batch,), long, encoded labels
+        class_weight : Tensor of shape (n_classes,), optional
+
+        Returns
+        -------
+        loss : scalar Tensor
+        """
+        x = hide_features(x, float(self.feature_dropout))
+        if self.expert_loss_weight == 0:
+            return F.cross_entropy(net(x)[0], y, weight=class_weight)
+        logits, *outputs = net(x, return_experts=True)
+        loss = F.cross_entropy(logits, y, weight=class_weight)
+        return loss + self.expert_loss_weight * expert_losses(*outputs, y, class_weight)
+
+    def validation_scores(self, net, X_val, y_val, class_weight=None) -> dict:
+        """Stage-2 validation metrics of ``net`` (eval mode) on the held-out rows.
+
+        Returns
+        -------
+        scores : dict
+            ``val_loss`` (weighted cross-entropy of the mixture, monitored for early
+            stopping) and ``val_f1`` (binary F1 of ``classes_[1]``, else macro F1).
+        """
+        logits = torch.cat([net(x.to(self.device_))[0] for x in X_val.split(PREDICT_BATCH_SIZE)])
+        loss = F.cross_entropy(logits, y_val.to(self.device_), weight=class_weight)
+        pred, true = logits.argmax(1).cpu().numpy(), y_val.numpy()
+        if len(self.classes_) == 2:
+            f1 = f1_score(true, pred, pos_label=1, zero_division=0.0)
+        else:
+            f1 = f1_score(true, pred, average="macro", zero_division=0.0)
+        return {"val_loss": loss.item(), "val_f1": float(f1)}
+
+    def learning_rate_phases(self) -> tuple[float, ...]:
+        """Factors of ``learning_rate`` of the stage-2 phases, run in order while epochs
+        remain; each after the first starts from the best weights so far. (1.0, 0.1)."""
+        return (1.0, 0.1)
+
+    def train_phase(self, loss_fn, tensors, generator, *, factor, epochs, validate, stage):
+        """``epochs`` epochs of ``module_`` at ``factor * learning_rate``, with early
+        stopping when ``validate`` is given and ``n_iter_no_change`` is set.
+
+        Returns the per-epoch records, each with its ``learning_rate``.
+        """
+        rate = self.learning_rate * factor
+        records = self._train_module(
+            self.module_,
+            loss_fn,
+            tensors,
+            generator,
+            learning_rate=rate,
+            epochs=epochs,
+            validate=validate,
+            n_iter_no_change=self.n_iter_no_change if validate else None,
+            ema_decay=self.ema_decay,
+            stage=stage if factor == 1 else f"{stage} lr={rate:.0e}",
+        )
+        for record in records:
+            record["learning_rate"] = rate
+        return records
+
+    def train_phases(self, loss_fn, tensors, validate, generator) -> list[dict]:
+        """Stage 2: the phases of :meth:`learning_rate_phases` within ``epochs``.
+
+        Without early stopping (no validation rows or ``n_iter_no_change=None``) only
+        the first phase runs, for all ``epochs``. A phase that does not beat the best
+        validation loss of the earlier ones gives their weights back.
+        """
+        early_stopping = validate is not None and self.n_iter_no_change is not None
+        phases = self.learning_rate_phases() if early_stopping else (1.0,)
+        history: list[dict] = []
+        best_loss, best_state = np.inf, None
+        for factor in phases:
+            records = self.train_phase(
+                loss_fn,
+                tensors,
+                generator,
+                factor=factor,
+                epochs=self.epochs - len(history),
+                validate=validate,
+                stage="train",
+            )
+            history += _renumbered(records, len(history))
+            if early_stopping:
+                phase_loss = min(record["val_loss"] for record in records)
+                if best_state is None or phase_loss < best_loss:
+                    best_loss, best_state = phase_loss, copy.deepcopy(self.module_.state_dict())
+                else:
+                    self.module_.load_state_dict(best_state)
+            if len(history) >= self.epochs:
+                break
+        return history
+
+    def refit_phase(self, loss_fn, tensors, generator, *, first_epoch) -> list[dict]:
+        """``refit_epochs`` epochs on the training plus validation rows ``tensors``, at
+        the last phase's rate, without validation; records numbered after
+        ``first_epoch``."""
+        factor = self.learning_rate_phases()[-1]
+        records = self.train_phase(
+            loss_fn,
+            tensors,
+            generator,
+            factor=factor,
+            epochs=self.refit_epochs,
+            validate=None,
+            stage="refit",
+        )
+        return _renumbered(records, first_epoch)
+
+
+def _renumbered(records: list[dict], offset: int) -> list[dict]:
+    for record in records:
+        record["epoch"] += offset
+    return records
