@@ -18,6 +18,7 @@ __all__ = ["BENCHMARKS", "INSTALL", "Benchmark", "missing_modules", "require"]
 INSTALL = {
     "bench": "pip install 'moeids[bench]' (from a checkout: pip install -e '.[bench]')",
     "moirai": "pip install --no-deps uni2ts==2.0.0 && pip install 'moeids[moirai,bench]'",
+    "serve": "pip install 'moeids[serve]' (from a checkout: pip install -e '.[serve]')",
 }
 
 
@@ -81,6 +82,8 @@ BENCHMARKS = (
               options=frozenset({"datasets"}), args=("--seeds", "0", "1")),
     Benchmark("moirai", "bench_moirai.py", ("moirai.md",), (2, 7), ("uni2ts",), extra="moirai",
               options=frozenset({"quick"})),
+    Benchmark("serve", "bench_serve.py", ("serve.md",), (5, 5), ("fastapi", "uvicorn", "httpx"),
+              extra="serve", options=frozenset({"max_train"})),
 )  # fmt: skip
 
 

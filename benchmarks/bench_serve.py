@@ -26,7 +26,6 @@ Writes ``docs/results/serve.md``. ``python benchmarks/bench_serve.py --help``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -272,8 +271,8 @@ def page(args, table, rate, rss, fit_seconds, load_before):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--max-train", type=int, default=2000, help="training rows (2000)")
+    parser = C.make_parser(__doc__.split("\n\n")[0], quick=False, datasets=False)
+    parser.set_defaults(max_train=2000)
     parser.add_argument("--epochs", type=int, default=5, help="training epochs (5)")
     parser.add_argument("--clients", type=int, default=32, help="1-flow clients (32)")
     parser.add_argument("--batch-flows", type=int, default=256, help="flows per batch (256)")
@@ -282,14 +281,14 @@ def main(argv=None):
     parser.add_argument(
         "--threads", type=int, default=default_threads(), help="server torch threads (CPUs - 1)"
     )
-    parser.add_argument("--out", type=Path, default=C.RESULTS / "serve.md")
-    args = parser.parse_args(argv)
+    args = C.parse_args(parser, __file__, argv)
     load_before = os.getloadavg()[0]
     model, X_test, fit_seconds = fit_model(args)
     print(f"fitted in {fit_seconds:.0f} s; torch threads {torch.get_num_threads()}")
     table, rate, rss = measure(args, model, X_test)
     print(table.to_string(), f"\nin-process {rate:,.0f} flows/s; RSS {rss}")
-    C.write(args.out, page(args, table, rate, rss, fit_seconds, load_before))
+    page_text = page(args, table, rate, rss, fit_seconds, load_before)
+    C.write(C.page_path(args.out, "serve.md"), page_text)
 
 
 if __name__ == "__main__":
