@@ -77,6 +77,8 @@ BENCHMARKS = (
     Benchmark("preprocessing", "bench_preprocessing.py", ("preprocessing.md",), (1, 1)),
     Benchmark("unseen", "bench_unseen.py", ("unseen.md",), (8, 40), ("xgboost",),
               options=_SPLITS),
+    Benchmark("transfer", "bench_transfer.py", ("transfer.md",), (25, 25), ("xgboost",),
+              options=frozenset({"max_train"}), args=("--max-train", "8000")),
     Benchmark("moe", "bench_moe.py", ("moe.md",), (30, 30), ("xgboost",),
               options=frozenset({"datasets"}), args=("--seeds", "0", "1")),
     Benchmark("moirai", "bench_moirai.py", ("moirai.md",), (2, 7), ("uni2ts",), extra="moirai",
