@@ -229,8 +229,11 @@ def connect(scheduler=None):
     import dask
     from distributed import Client, LocalCluster
 
-    if scheduler is None or isinstance(scheduler, Client):
-        yield scheduler
+    if scheduler is None:
+        yield None
+    elif isinstance(scheduler, Client):
+        with scheduler.as_current():
+            yield scheduler
     elif scheduler in ("threads", "processes", "synchronous", "sync"):
         with dask.config.set(scheduler=scheduler):
             yield None
@@ -283,6 +286,7 @@ def score_archive(
     out : str or path-like
         Ending in ``.parquet``: one file (row groups in input order); otherwise a
         folder of ``part-000000.parquet``... files, one per partition, in input order.
+        A local path: on a remote cluster, one that every worker and this process share.
     scheduler, threads_per_worker, keep, blocksize
         See :func:`connect`, :func:`predict_dask` and :func:`read_flows`.
     allow_pickle : bool, default=False

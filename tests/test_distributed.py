@@ -120,7 +120,9 @@ def test_score_archive_multi_file_parquet_to_one_file(model, flows, client, tmp_
     source = _write_parquet_files(X, tmp_path / "archive", n_files=3, row_group_size=50)
     path = tmp_path / "model.safetensors"
     moeids.save(model, path)
-    out, n_flows = score_archive(path, source, tmp_path / "scores.parquet", blocksize=1)
+    out, n_flows = score_archive(
+        path, source, tmp_path / "scores.parquet", scheduler=client, blocksize=1
+    )
     assert n_flows == len(X)
     assert pq.ParquetFile(out).num_row_groups > 3  # several partitions, written in order
     scores = pd.read_parquet(out)
