@@ -12,7 +12,8 @@
   ``LocalCluster`` of N worker processes x 1 dask thread (127.0.0.1), each task with
   ``threads_per_worker=1`` torch thread, N = 1 and 2, workers started and torch imported
   before the clock starts. Time includes reading, scoring and writing; peak memory per
-  worker: each worker's ``VmHWM`` (reset before the run).
+  worker: each worker's ``VmHWM`` (reset before the run). ``--repeat`` runs of each,
+  interleaved (1, 2, 1, 2, ...); the table shows the fastest run of each.
 - Out of core without Dask: a fresh process (1 torch thread) reads the archive one row
   group at a time with pyarrow, scores it with :func:`moeids.scoring.score_flows` and
   appends the decisions to one Parquet file; its peak RSS (``VmHWM``) is for the whole
@@ -182,7 +183,8 @@ def report(args, n_flows, dask_rows, ooc, loads):
         + C.markdown_table(table, floats="{:,.2f}", index=False)
         + "\nTargets (issue #22): 2 workers >= 1.7x the flows/s of 1 worker; 10 million flows "
         "out of core with peak RSS < 2 GiB.\n\n"
-        "The 10-million-flow run (about 5 GB of Parquet under `--archive`):\n\n"
+        "The 10-million-flow run (the archive is kept under `--archive`, by default in the "
+        "temporary folder):\n\n"
         "    python benchmarks/bench_scale.py --flows 10000000 --files 20\n"
     )
     C.write(args.out / "scale.md", text)
@@ -193,6 +195,9 @@ def main(argv=None):
     parser.add_argument("--flows", type=int, default=10_000_000)
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--row-group", type=int, default=100_000, help="rows per row group")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="Dask runs per worker count; the fastest is shown"
+    )
     parser.add_argument(
         "--archive", type=Path, default=None,
         help="archive folder (default: a temporary folder named after --flows, kept)",
@@ -211,11 +216,14 @@ def main(argv=None):
     print(f"archive: {len(files)} files, {args.flows:,} flows in {archive}", flush=True)
     model_path = archive.with_name(archive.name + "-model.safetensors")
     moeids.save(model, model_path)
-    results = []
-    for n in (1, 2):
-        seconds, rows, peaks, cpu = run_dask(model, archive, archive.with_name("scores-dask"), n)
-        print(f"dask {n} workers: {rows / seconds:,.0f} flows/s, peaks {peaks}, cpu {cpu}")
-        results.append((n, seconds, rows, peaks, cpu))
+    results = {}
+    for _ in range(args.repeat):  # interleaved, so that both see the same background load
+        for n in (1, 2):
+            seconds, rows, peaks, cpu = run_dask(model, archive, archive.with_name("scores"), n)
+            print(f"dask {n} workers: {rows / seconds:,.0f} flows/s, peaks {peaks}, cpu {cpu}")
+            if n not in results or seconds < results[n][1]:
+                results[n] = (n, seconds, rows, peaks, cpu)
+    results = [results[1], results[2]]
     ooc = run_out_of_core(
         model_path, files, archive.with_name("scores-ooc.parquet"), args.row_group
     )
