@@ -206,7 +206,7 @@ def main(argv=None):
         "--data", type=Path, default=None, help="shared datasets (default: ../shared/datasets)"
     )
     parser.add_argument("--out", type=Path, default=C.RESULTS, help="output folder")
-    args = parser.parse_args(argv)
+    args = C.parse_args(parser, __file__, argv)
     import tempfile
 
     archive = args.archive or Path(tempfile.gettempdir()) / f"moeids-scale-{args.flows}"
