@@ -22,7 +22,11 @@ from moeids.scoring import score_flows
 
 flows = load_sample()
 X_train, X_test, y_train, y_test, type_train, type_test = train_test_split(
-    flows.data, flows.target, flows.attack_type, test_size=0.3, stratify=flows.attack_type,
+    flows.data,
+    flows.target,
+    flows.attack_type,
+    test_size=0.3,
+    stratify=flows.attack_type,
     random_state=0,
 )
 small = {"d_model": 16, "n_layers": 1, "epochs": 15, "pretrain_epochs": 1}

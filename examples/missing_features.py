@@ -39,7 +39,9 @@ with warnings.catch_warnings(record=True) as caught:
 print("warning:", str(caught[0].message)[:100], "...")
 
 warnings.simplefilter("ignore", MissingFeaturesWarning)
-curve = robustness_curve(model, X_test, y_test, fractions=(1.0, 0.5, 0.3), n_draws=2, random_state=0)
+curve = robustness_curve(
+    model, X_test, y_test, fractions=(1.0, 0.5, 0.3), n_draws=2, random_state=0
+)
 print("F1 by fraction of columns kept:")
 print(curve.to_string())
 print("F1 with only a sensor's columns:")

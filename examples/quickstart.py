@@ -25,7 +25,13 @@ X_train, X_test, y_train, y_test = train_test_split(
     flows.data, flows.target, test_size=0.3, stratify=flows.attack_type, random_state=0
 )
 
-small = {"d_model": 16, "n_layers": 1, "epochs": 15, "pretrain_epochs": 1, "class_weight": "balanced"}
+small = {
+    "d_model": 16,
+    "n_layers": 1,
+    "epochs": 15,
+    "pretrain_epochs": 1,
+    "class_weight": "balanced",
+}
 model = make_pipeline(FeatureSplitter(), MoEClassifier(**small, random_state=0, verbose=0))
 model.fit(X_train, y_train)
 print(classification_report(y_test, model.predict(X_test), target_names=["benign", "attack"]))
