@@ -2,7 +2,7 @@
 
 Leave one attack type out: for each attack type with at least ``--min-rows`` rows, all its
 rows are removed from the dataset, the rest is split as everywhere (stratified 70/30, seed
-0, ``benchmarks/_common.py``), MoE and XGBoost (the models of ``bench_compare.py``) are
+0, ``benchmarks/_datasets.py``), MoE and XGBoost (the models of ``bench_compare.py``) are
 trained on the binary task, and the test set is the test part of the rest plus every row of
 the left-out type. Reported per type: the share of its flows flagged as attacks (recall
 on the unseen type), false positives on the benign test flows, and the binary F1 on the
@@ -14,13 +14,11 @@ Writes ``unseen.md``. ``python benchmarks/bench_unseen.py --help``.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import _common as C
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score
 from sklearn.utils import Bunch
 
 DEFAULT_DATASETS = ("nsl_kdd", "unsw_nb15", "ciciot2023")
@@ -51,7 +49,7 @@ def leave_out_split(bunch, left_out, args):
 def evaluate(dataset, bunch, left_out, args):
     """One row per model: recall on the left-out type, benign FP, F1, fit time."""
     split, X_test, y_test, is_unseen = leave_out_split(bunch, left_out, args)
-    models = C.make_models(dataset, args.quick)
+    models = C.make_models(dataset)
     models["MoE"].set_params(**{f"moe__{k}": v for k, v in args.moe_params.items()})
     rows = []
     for name in MODELS:
@@ -59,14 +57,15 @@ def evaluate(dataset, bunch, left_out, args):
         model = models[name].fit(split.X_train, split.y_train)
         fit_s = time.perf_counter() - start
         pred = np.asarray(model.predict(X_test))
+        scores = C.binary_scores(y_test, pred)
         rows.append({
             "dataset": dataset.title,
             "left-out type": left_out,
             "rows": int(is_unseen.sum()),
             "model": name,
             "recall on left-out type": pred[is_unseen].mean(),
-            "benign FP": int(((pred == 1) & (y_test == 0)).sum()),
-            "F1 (test part + left-out rows)": f1_score(y_test, pred),
+            "benign FP": scores["fp"],
+            "F1 (test part + left-out rows)": scores["f1"],
             "fit s": round(fit_s),
         })  # fmt: skip
         print(
@@ -125,10 +124,10 @@ def main(args):
 
 
 if __name__ == "__main__":
-    parser = C.add_common_arguments(argparse.ArgumentParser(description=__doc__))
+    parser = C.make_parser(__doc__)
     parser.set_defaults(datasets=list(DEFAULT_DATASETS))
     parser.add_argument(
         "--min-rows", type=int, default=100, help="leave out attack types with this many rows"
     )
     C.add_moe_params_argument(parser)
-    main(parser.parse_args())
+    main(C.parse_args(parser, __file__))

@@ -313,6 +313,7 @@ def test_evaluate_prints_the_tables_and_plots(capsys, model_path, tmp_path):
 # ----------------------------------------------------------------------------- demo
 
 
+@pytest.mark.slow  # a default-size MoEClassifier on the bundled sample (1-2 min)
 def test_demo_trains_evaluates_and_explains(capsys, tmp_path):
     assert main(["demo", "--draws", "1", "--verbose", "0", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
