@@ -101,7 +101,7 @@ def _missing_optional(text: str) -> str | None:
 
 
 def _environment() -> dict[str, str]:
-    env = dict(os.environ, MPLBACKEND="Agg")
+    env = dict(os.environ, MPLBACKEND="Agg", NO_MKDOCS_2_WARNING="1")
     env.setdefault("OMP_NUM_THREADS", "1")  # tiny models: one thread is fastest
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
@@ -110,7 +110,7 @@ def _environment() -> dict[str, str]:
 def run_page(page: Path, timeout: float = 300) -> Result:
     """Run the runnable blocks of one page in a fresh interpreter."""
     blocks = runnable_blocks(page)
-    name = str(page.relative_to(ROOT)) if page.is_relative_to(ROOT) else str(page)
+    name = str(page.relative_to(ROOT)) if page.is_relative_to(ROOT) else page.name
     if not blocks:
         return Result(name, "passed", "no runnable block")
     with tempfile.TemporaryDirectory() as folder:
@@ -149,6 +149,12 @@ def _exec_page() -> int:
                 raise
             print(f"skipped at {where}: needs {missing}", file=sys.stderr)
             return _SKIPPED
+        except Exception as error:
+            traceback.print_exc()
+            frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == where]
+            at = f"{payload['page']}:{line + frames[-1].lineno}" if frames else where
+            print(f"failed at {at}: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -207,9 +213,10 @@ def run_doctests(module_name: str) -> Result:
 
 
 def build_site(site_dir: Path, config: Path = ROOT / "mkdocs.yml") -> Result:
-    """``mkdocs build --strict`` into ``site_dir``."""
+    """``mkdocs build --strict`` into ``site_dir`` (not ``-q``: it hides the warnings that
+    ``--strict`` counts)."""
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f", str(config)]
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config)]
         + ["--site-dir", str(site_dir)],
         cwd=config.parent,
         env=_environment(),
