@@ -16,7 +16,7 @@
 # minute or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FULL_EXTRAS="test,plot,moirai,flows,stream,broker"
+FULL_EXTRAS="test,plot,moirai,flows,stream,broker,docs"
 CORE_EXTRAS="test,plot,flows,stream,broker"
 leg="all"
 case "${1:-}" in full|core|all) leg="$1"; shift ;; esac
