@@ -180,13 +180,11 @@ def run_example(script: Path, timeout: float = 300) -> Result:
     return Result(name, "failed", done.stderr.strip()[-3000:])
 
 
-def public_modules(package: str = "moeids") -> list[str]:
-    """Every module of ``package`` whose name has no part starting with ``_`` but the root."""
+def package_modules(package: str = "moeids") -> list[str]:
+    """Every module of ``package`` (private ones too: a doctest anywhere must pass)."""
     root = importlib.import_module(package)
     names = [package]
-    for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
-        if not any(part.startswith("_") for part in info.name.split(".")[1:]):
-            names.append(info.name)
+    names += [info.name for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}.")]
     return names
 
 
@@ -243,7 +241,7 @@ def main(argv=None) -> int:
     if not args.no_examples:
         results += [run_example(script) for script in sorted((ROOT / "examples").glob("*.py"))]
     if not args.no_doctests:
-        results += [run_doctests(name) for name in public_modules()]
+        results += [run_doctests(name) for name in package_modules()]
     for result in results:
         print(f"{result.status:8} {result.name}")
         if result.status == "failed":

@@ -99,7 +99,7 @@ def test_example_runs(script):
     assert result.detail.strip(), "an example prints what it computes"
 
 
-@pytest.mark.parametrize("module", check_docs.public_modules())
+@pytest.mark.parametrize("module", check_docs.package_modules())
 def test_doctests_pass(module):
     _outcome(check_docs.run_doctests(module))
 
