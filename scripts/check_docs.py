@@ -181,11 +181,11 @@ def run_example(script: Path, timeout: float = 300) -> Result:
 
 
 def package_modules(package: str = "moeids") -> list[str]:
-    """Every module of ``package`` (private ones too: a doctest anywhere must pass)."""
+    """Every module of ``package`` (private ones too: a doctest anywhere must pass) but
+    ``__main__``, which runs the command line when imported."""
     root = importlib.import_module(package)
-    names = [package]
-    names += [info.name for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}.")]
-    return names
+    found = pkgutil.walk_packages(root.__path__, prefix=f"{package}.")
+    return [package] + [m.name for m in found if not m.name.endswith(".__main__")]
 
 
 def run_doctests(module_name: str) -> Result:
