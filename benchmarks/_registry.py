@@ -18,6 +18,9 @@ __all__ = ["BENCHMARKS", "INSTALL", "Benchmark", "missing_modules", "require"]
 INSTALL = {
     "bench": "pip install 'moeids[bench]' (from a checkout: pip install -e '.[bench]')",
     "moirai": "pip install --no-deps uni2ts==2.0.0 && pip install 'moeids[moirai,bench]'",
+    "stream": "pip install 'moeids[stream,broker]' (from a checkout: "
+    "pip install -e '.[stream,broker]')",
+    "dask": "pip install 'moeids[dask]' (from a checkout: pip install -e '.[dask]')",
 }
 
 
@@ -77,6 +80,12 @@ BENCHMARKS = (
     Benchmark("preprocessing", "bench_preprocessing.py", ("preprocessing.md",), (1, 1)),
     Benchmark("unseen", "bench_unseen.py", ("unseen.md",), (8, 40), ("xgboost",),
               options=_SPLITS),
+    Benchmark("transfer", "bench_transfer.py", ("transfer.md",), (25, 25), ("xgboost",),
+              options=frozenset({"max_train"}), args=("--max-train", "8000")),
+    Benchmark("stream", "bench_stream.py", ("stream.md",), (3, 8), ("confluent_kafka",),
+              extra="stream", options=frozenset({"quick", "max_train"})),
+    Benchmark("scale", "bench_scale.py", ("scale.md",), (10, 60), ("distributed", "pyarrow"),
+              extra="dask"),
     Benchmark("moe", "bench_moe.py", ("moe.md",), (30, 30), ("xgboost",),
               options=frozenset({"datasets"}), args=("--seeds", "0", "1")),
     Benchmark("moirai", "bench_moirai.py", ("moirai.md",), (2, 7), ("uni2ts",), extra="moirai",

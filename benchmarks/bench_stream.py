@@ -22,7 +22,6 @@ Writes ``stream.md``. ``python benchmarks/bench_stream.py --help``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -146,7 +145,7 @@ def run(args):
     dataset, split = C.load_splits(args, ["cicids2017"])["cicids2017"]
     n = 5000 if args.quick else 20000
     params = {f"moe__{k}": v for k, v in {"epochs": 1, "pretrain_epochs": 0}.items()}
-    model = C.make_models(dataset, args.quick)["MoE"].set_params(**params)
+    model = C.make_models(dataset)["MoE"].set_params(**params)
     print(f"[stream] fitting MoE on {len(split.X_train)} flows", flush=True)
     model.fit(split.X_train, split.y_train)
     repeats = -(-n // len(split.X_test))
@@ -204,9 +203,9 @@ def main(args):
 
 
 if __name__ == "__main__":
-    parser = C.add_common_arguments(argparse.ArgumentParser(description=__doc__))
+    parser = C.make_parser(__doc__, datasets=False)
     parser.add_argument(
         "--batch-sizes", type=int, nargs="+", default=[256, 1024], metavar="N",
         help="micro-batch sizes of the scorer (default: %(default)s)",
     )  # fmt: skip
-    main(parser.parse_args())
+    main(C.parse_args(parser, __file__))

@@ -16,8 +16,8 @@
 # minute or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FULL_EXTRAS="test,plot,moirai,flows,stream,broker,docs"
-CORE_EXTRAS="test,plot,flows,stream,broker"
+FULL_EXTRAS="test,plot,moirai,flows,stream,broker,dask,docs"
+CORE_EXTRAS="test,plot,flows,stream,broker,dask"
 leg="all"
 case "${1:-}" in full|core|all) leg="$1"; shift ;; esac
 

@@ -4,21 +4,25 @@
 - ``vocabulary`` -- canonical feature names and per-extractor profiles (data)
 - ``canonical`` -- :func:`detect_profile` and :func:`to_canonical` apply a profile
 - ``groups`` -- the name rules and dataset presets that assign columns to groups
+- :class:`ExtractorDropout` -- transfer training: hide unstable features in training rows
 - ``names`` -- the ``group__column`` contract between the splitter and the models
 """
 
 from .canonical import CanonicalReport, detect_profile, get_profile, to_canonical
 from .splitter import FeatureSplitter, MissingFeaturesWarning
+from .transfer import ExtractorDropout, unstable_features
 from .vocabulary import CANONICAL_FEATURES, PROFILES, Profile
 
 __all__ = [
     "CANONICAL_FEATURES",
     "PROFILES",
     "CanonicalReport",
+    "ExtractorDropout",
     "FeatureSplitter",
     "MissingFeaturesWarning",
     "Profile",
     "detect_profile",
     "get_profile",
     "to_canonical",
+    "unstable_features",
 ]

@@ -1,0 +1,148 @@
+"""Transfer training: hide the features other extractors lack or compute differently.
+
+:class:`ExtractorDropout` sits after :class:`~moeids.features.FeatureSplitter` in a Pipeline.
+In ``fit_transform`` (what ``Pipeline.fit`` calls on a transformer) it sets, in a random share
+of the training rows, the features that the named extractor profiles mark as ``variants`` or
+``unavailable`` to missing (NaN), so that the model learns to decide without them; in
+``transform`` (what ``predict`` calls) it passes its input through unchanged.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .names import input_name
+from .vocabulary import PROFILES
+
+__all__ = ["ExtractorDropout", "unstable_features"]
+
+
+def unstable_features(profiles):
+    """Canonical features that any of ``profiles`` lacks or computes differently.
+
+    Parameters
+    ----------
+    profiles : iterable of str
+        Keys of :data:`~moeids.features.vocabulary.PROFILES`.
+
+    Returns
+    -------
+    features : tuple of str
+        Sorted canonical names (the profiles' ``variants`` and ``unavailable``).
+    """
+    out = set()
+    for name in profiles:
+        if name not in PROFILES:
+            raise ValueError(f"Unknown feature profile {name!r}; known: {sorted(PROFILES)}.")
+        out |= set(PROFILES[name].variants) | set(PROFILES[name].unavailable)
+    return tuple(sorted(out))
+
+
+class ExtractorDropout(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Set extractor-dependent features missing in random training rows (fit only).
+
+    Parameters
+    ----------
+    profiles : list or tuple of str, default=("cicflowmeter-2017",)
+        Extractor profiles the model should transfer to; their ``variants`` and
+        ``unavailable`` features (:func:`unstable_features`) are hidden.
+    p : float in [0, 1], default=0.5
+        Probability that a training row has all those features hidden.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the row draw.
+
+    Attributes
+    ----------
+    masked_features_ : list of str
+        Input columns hidden in ``fit_transform`` (output names ``group__column`` of the
+        splitter whose column is unstable; empty when ``X`` has no column names).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only set when ``X`` has string column names.
+
+    Notes
+    -----
+    ``fit(X).transform(X)`` returns ``X`` unchanged; only ``fit_transform`` masks. Use it
+    with ``FeatureSplitter(missing="mask")`` (the default), so that NaN means missing.
+    """
+
+    _parameter_constraints = {
+        "profiles": [list, tuple],
+        "p": [Interval(Real, 0, 1, closed="both")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, profiles=("cicflowmeter-2017",), *, p=0.5, random_state=None):
+        self.profiles = profiles
+        self.p = p
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Find the columns to hide.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_features)
+            A FeatureSplitter's output (``group__column`` names).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ExtractorDropout
+        """
+        validate_data(self, X, ensure_all_finite="allow-nan")
+        unstable = set(unstable_features(self.profiles))
+        names = getattr(self, "feature_names_in_", ())
+        self.masked_features_ = [n for n in names if input_name(n) in unstable]
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Fit, then return ``X`` with the unstable columns NaN in a share ``p`` of rows.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        Xt : DataFrame or ndarray of shape (n_samples, n_features), float
+            Same type, columns and index as ``X``.
+        """
+        self.fit(X)
+        out = self.transform(X).copy()
+        if not self.masked_features_:
+            return out
+        rows = check_random_state(self.random_state).random_sample(len(out)) < self.p
+        out.loc[rows, self.masked_features_] = np.nan
+        return out
+
+    def transform(self, X):
+        """Return ``X`` unchanged (validated): masking is for training rows only.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Xt : DataFrame or ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        array = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        return X if isinstance(X, pd.DataFrame) else array
