@@ -42,6 +42,7 @@ OPTIONAL_MODULES = {
     "matplotlib",
     "nfstream",
     "pyarrow",
+    "pyspark",
     "uni2ts",
     "xgboost",
 }

@@ -23,7 +23,7 @@ PAGES = sorted((ROOT / "docs").glob("*.md"))
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 API_PAGES = [
     "features", "moe", "moirai", "datasets", "analysis", "persistence", "thresholds", "flows",
-    "scoring", "streaming",
+    "scoring", "streaming", "distributed",
 ]  # fmt: skip
 EXTERNAL = re.compile(r"(src|href)=\"https?://[^\"]*(unpkg|jsdelivr|googleapis|gstatic|cdnjs)")
 
