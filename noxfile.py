@@ -1,5 +1,5 @@
 """Developer sessions: ``nox -s lint``, ``nox -s tests``, ``nox -s tests_core``, ``nox -s demo``,
-``nox -s bench``.
+``nox -s bench``, ``nox -s docs``.
 
 The test environments are defined once, in ``scripts/test.sh`` (the README's test command);
 the test sessions call it, so ``nox -s tests -- -m "not slow"`` and
@@ -40,3 +40,15 @@ def bench(session):
     """``nox -s bench -- --quick`` regenerates docs/results/ (see benchmarks/run_all.py)."""
     session.run("bash", "scripts/bootstrap.sh", "bench,moirai,serve,stream,flows", external=True)
     session.run(".venv/bin/python", "benchmarks/run_all.py", *session.posargs, external=True)
+
+
+@nox.session(python=False)
+def docs(session):
+    """Build the site with ``mkdocs build --strict`` (offline) and run every documented example:
+    the ``python`` blocks of docs/*.md, examples/*.py and the docstrings' doctests
+    (``tests/test_docs.py``; a missing docs extra fails here instead of skipping)."""
+    session.run("bash", "scripts/bootstrap.sh", "docs,test,plot,flows,bench,moirai", external=True)
+    session.run(
+        ".venv/bin/python", "-m", "pytest", "tests/test_docs.py", *session.posargs,
+        env={"MOEIDS_DOCS_REQUIRED": "1"}, external=True,
+    )  # fmt: skip

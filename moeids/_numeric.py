@@ -23,6 +23,12 @@ def signed_log1p(x):
     Returns
     -------
     y : ndarray or Tensor of the shape of ``x``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> signed_log1p(np.array([-9.0, 0.0, 9.0])).round(3)
+    array([-2.303,  0.   ,  2.303])
     """
     if isinstance(x, np.ndarray) or np.isscalar(x):
         return np.sign(x) * np.log1p(np.abs(x))
@@ -44,6 +50,13 @@ def standard_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale : ndarray of float64 of shape (n_features,)
         Column standard deviations (population), 1 where the column is constant (its
         deviation is only the rounding error of its mean) or has no present value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> center, scale = standard_statistics(np.array([[1.0, 5.0], [3.0, 5.0], [np.nan, 5.0]]))
+    >>> center, scale
+    (array([2., 5.]), array([1., 1.]))
     """
     values = np.asarray(values, dtype=np.float64)
     count = np.maximum(np.sum(~np.isnan(values), axis=0), 1)

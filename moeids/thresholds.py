@@ -186,6 +186,14 @@ def drift_report(reference_flows, new_flows, *, bins=10) -> pd.DataFrame:
         ``missing_reference`` and ``missing_new`` (share missing or absent),
         ``missing_change`` (new minus reference), ``shift`` (the larger of ``ks`` and
         ``|missing_change|``, the sort key) and ``kind`` (numeric or text).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> reference = pd.DataFrame({"Flow Duration": range(100), "Protocol": [6] * 100})
+    >>> new = pd.DataFrame({"Flow Duration": range(50, 150)})
+    >>> drift_report(reference, new).index.tolist()
+    ['Protocol', 'Flow Duration']
     """
     for name, frame in (("reference_flows", reference_flows), ("new_flows", new_flows)):
         if not isinstance(frame, pd.DataFrame) or frame.empty:

@@ -169,6 +169,12 @@ def load_sample():
     -------
     bunch : sklearn.utils.Bunch
         As :func:`load_cicids2017`.
+
+    Examples
+    --------
+    >>> flows = load_sample()
+    >>> flows.data.shape, int(flows.target.sum())
+    ((5064, 83), 4614)
     """
     bunch = load_cicids2017(_SAMPLE)
     bunch.DESCR = (

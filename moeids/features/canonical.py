@@ -90,6 +90,14 @@ def detect_profile(columns) -> str | None:
     -------
     name : str or None
         A key of ``PROFILES``, or ``None`` when no profile matches.
+
+    Examples
+    --------
+    >>> from moeids.datasets import load_sample
+    >>> detect_profile(load_sample().data.columns)
+    'cicflowmeter-4'
+    >>> detect_profile(["a", "b"]) is None
+    True
     """
     present = {str(c).replace("\ufeff", "").strip() for c in columns}
     best, best_share = None, MIN_SHARE

@@ -40,6 +40,11 @@ def feature_name(group: str, column: str) -> str:
     Returns
     -------
     name : str
+
+    Examples
+    --------
+    >>> feature_name("temporal", "Flow IAT Mean")
+    'temporal__Flow IAT Mean'
     """
     if group not in GROUPS:
         raise ValueError(f"group {group!r} is not one of {GROUPS}")
@@ -57,6 +62,11 @@ def input_name(name) -> str:
     Returns
     -------
     column : str
+
+    Examples
+    --------
+    >>> input_name("temporal__Flow IAT Mean")
+    'Flow IAT Mean'
     """
     prefix, sep, rest = str(name).partition(_SEPARATOR)
     return rest if sep and prefix in GROUPS else str(name)
@@ -74,6 +84,11 @@ def feature_groups_from_names(names) -> np.ndarray:
     groups : ndarray of str of shape (n_features,)
         ``"tabular"``, ``"temporal"`` or ``"categorical"``; names without a known group
         prefix are ``"tabular"``.
+
+    Examples
+    --------
+    >>> feature_groups_from_names(["tabular__Protocol", "temporal__Flow IAT Mean"])
+    array(['tabular', 'temporal'], dtype=object)
     """
     groups = []
     for name in names:

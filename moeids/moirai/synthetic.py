@@ -120,6 +120,14 @@ def make_synthetic_attacks(benign, n_windows=None, kinds=KINDS, stealth=0.9, ran
         Synthetic attack windows.
     info : DataFrame with n_windows rows
         ``kind``, ``stealth`` and ``source`` (row of ``benign`` each window was made from).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> benign = np.random.default_rng(0).normal(size=(3, 16, 2)).astype("float32")
+    >>> windows, info = make_synthetic_attacks(benign, n_windows=4, random_state=0)
+    >>> windows.shape, info["kind"].tolist()
+    ((4, 16, 2), ['slow_exfiltration', 'lotl_mimicry', 'beacon', 'protocol_anomaly'])
     """
     benign = _check_benign(benign)
     kinds = _check_kinds(kinds)

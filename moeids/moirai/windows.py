@@ -286,6 +286,15 @@ def make_windows(
     -------
     windows : ndarray of shape (n_windows, seq_length, n_features), float32
     window_labels : ndarray of shape (n_windows,), int8, or None when ``labels`` is None
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> frame = pd.DataFrame({"bytes": np.arange(10.0), "packets": np.ones(10)})
+    >>> windows, labels = make_windows(frame, seq_length=4, features=["bytes", "packets"],
+    ...                                labels=[0] * 9 + [1])
+    >>> windows.shape, labels.tolist()
+    ((2, 4, 2), [0, 0])
     """
     frame = flow_table(frame)
     matrix = feature_matrix(frame, resolve_features(frame, features), missing)

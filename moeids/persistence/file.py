@@ -72,6 +72,18 @@ def save(model, path) -> Path:
     Returns
     -------
     path : pathlib.Path
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import moeids
+    >>> from moeids.datasets import load_sample
+    >>> splitter = moeids.FeatureSplitter().fit(load_sample().data)
+    >>> path = os.path.join(tempfile.mkdtemp(), "splitter.safetensors")
+    >>> _ = moeids.save(splitter, path)
+    >>> again = moeids.load(path)
+    >>> list(again.get_feature_names_out()) == list(splitter.get_feature_names_out())
+    True
     """
     from safetensors.torch import save_file
     from sklearn.utils.validation import check_is_fitted
