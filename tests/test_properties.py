@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from sklearn.pipeline import make_pipeline
 
 from moeids import FeatureSplitter, FlowWindower, MoEClassifier
@@ -76,9 +77,7 @@ def assert_names_culprit(exc, names, generic=GENERIC):
     arguments; an argument matches as a whole word) or a generic phrase."""
     assert isinstance(exc, (ValueError, TypeError)), f"{type(exc).__name__}: {exc}"
     message = str(exc)
-    named = any(
-        re.search(rf"(?<!\w){re.escape(str(n))}(?!\w)", message) for n in names if str(n)
-    )
+    named = any(re.search(rf"(?<!\w){re.escape(str(n))}(?!\w)", message) for n in names if str(n))
     assert named or any(g in message for g in generic), (
         f"{type(exc).__name__} names none of {sorted(map(str, names))[:12]}: {message}"
     )
@@ -88,10 +87,14 @@ def call(fn, *args, **kwargs):
     """Result of ``fn`` or the exception it raised (warnings silenced)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        result, error, outcome = None, None, "returned"
         try:
-            return fn(*args, **kwargs), None
+            result = fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 -- the property checks the type
-            return None, exc
+            error, outcome = exc, f"{type(exc).__name__}: {str(exc)[:60]}"
+    if currently_in_test_context():
+        event(f"{getattr(fn, '__name__', 'call')}: {outcome}")  # --hypothesis-show-statistics
+    return result, error
 
 
 def with_cells(frame, cells):
@@ -108,31 +111,42 @@ def with_cells(frame, cells):
         real = all(
             isinstance(v, (int, float)) and not isinstance(v, bool) or v is None for v in values
         )
-        frame[column] = pd.Series(
-            values, index=frame.index, dtype=np.float64 if real else object
-        )
+        frame[column] = pd.Series(values, index=frame.index, dtype=np.float64 if real else object)
     return frame
 
 
 @st.composite
-def real_frames(draw, base, columns, *, min_rows=1, max_rows=30, extra=True):
+def real_frames(
+    draw,
+    base,
+    columns,
+    *,
+    min_rows=1,
+    max_rows=30,
+    min_columns=0,
+    min_cells=0,
+    max_cells=4,
+    values=ODD_VALUES,
+    extra=True,
+):
     """Real CIC-IDS2017 rows of ``base``: a random row sample, column subset and order,
     perturbed cells (``ODD_VALUES``), maybe a pandas categorical column and an unknown extra
     (synthetic) column."""
     n = draw(st.integers(min_rows, max_rows))
     rows = draw(st.lists(st.integers(0, len(base) - 1), min_size=n, max_size=n))
     chosen = draw(st.permutations(columns))
-    k = draw(st.integers(0, len(columns)))
-    frame = base.iloc[rows][list(chosen[: max(k, 0)])].reset_index(drop=True)
+    k = draw(st.integers(min_columns, len(columns)))
+    frame = base.iloc[rows][list(chosen[:k])].reset_index(drop=True)
     if frame.shape[1]:
         cells = draw(
             st.lists(
                 st.tuples(
                     st.integers(0, n - 1),
                     st.sampled_from(list(frame.columns)),
-                    st.sampled_from(ODD_VALUES),
+                    st.sampled_from(values),
                 ),
-                max_size=4,
+                min_size=min_cells,
+                max_size=max_cells,
             )
         )
         frame = with_cells(frame, cells)
@@ -306,15 +320,21 @@ CLASSIFIER_VALUES = [np.nan, np.inf, -np.inf, 1e300, 1e30, -1e30, 1e9, -3.0, 2.5
 @given(
     n=st.integers(1, 20),
     cells=st.lists(
-        st.tuples(st.integers(0, 19), st.sampled_from(SYNTHETIC_COLUMNS),
-                  st.sampled_from(CLASSIFIER_VALUES)),
+        st.tuples(
+            st.integers(0, 19),
+            st.sampled_from(SYNTHETIC_COLUMNS),
+            st.sampled_from(CLASSIFIER_VALUES),
+        ),
         max_size=4,
     ),  # fmt: skip
     as_array=st.booleans(),
+    columns=st.sampled_from(["fitted", "fitted", "one dropped"]),  # "shuffled": see below
 )
-def test_classifier_predict_synthetic_frames(classifier, n, cells, as_array):
+def test_classifier_predict_synthetic_frames(classifier, n, cells, as_array, columns):
     frame, _ = synthetic_matrix(n, seed=1)
     frame = with_cells(frame, cells)
+    if columns == "one dropped":
+        frame = frame.drop(columns=SYNTHETIC_COLUMNS[n % len(SYNTHETIC_COLUMNS)])
     X = frame.to_numpy() if as_array else frame
     out, exc = call(classifier.forward, X)
     if exc is not None:
@@ -327,6 +347,18 @@ def test_classifier_predict_synthetic_frames(classifier, n, cells, as_array):
     assert decision.shape == (n,) and np.isfinite(decision).all()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the fitted columns in another order get scikit-learn's generic 'Feature names "
+    "must be in the same order' ValueError, which names no column (reported, issue 24)",
+)
+def test_classifier_predict_reordered_columns_names_a_column(classifier):
+    frame, _ = synthetic_matrix(3, seed=1)
+    _, exc = call(classifier.predict_proba, frame[SYNTHETIC_COLUMNS[::-1]])
+    assert_names_culprit(exc, SYNTHETIC_COLUMNS)
+
+
 @settings(max_examples=12, **SETTINGS)
 @given(
     n=st.integers(2, 24),
@@ -336,18 +368,25 @@ def test_classifier_predict_synthetic_frames(classifier, n, cells, as_array):
     last_batch_of_one=st.booleans(),
     validation_fraction=st.sampled_from([0.0, 0.2]),
     pretrain_epochs=st.sampled_from([0, 1]),
-    text_labels=st.booleans(),
+    labels=st.sampled_from(["int", "int", "text", "text with None", "one class"]),
     huge_code=st.booleans(),
 )
 @example(n=2, columns=["tabular__a"], nan_share=0.0, batch=1, last_batch_of_one=False,
-         validation_fraction=0.0, pretrain_epochs=1, text_labels=False,
+         validation_fraction=0.0, pretrain_epochs=1, labels="int",
          huge_code=False)  # fmt: skip
 @example(n=5, columns=["tabular__a", "temporal__c"], nan_share=0.0, batch=4,
          last_batch_of_one=True, validation_fraction=0.0, pretrain_epochs=1,
-         text_labels=True, huge_code=False)  # fmt: skip
+         labels="text", huge_code=False)  # fmt: skip
 def test_classifier_fit_random_small_data(
-    n, columns, nan_share, batch, last_batch_of_one, validation_fraction, pretrain_epochs,
-    text_labels, huge_code,
+    n,
+    columns,
+    nan_share,
+    batch,
+    last_batch_of_one,
+    validation_fraction,
+    pretrain_epochs,
+    labels,
+    huge_code,
 ):
     frame, y = synthetic_matrix(n, seed=n)
     frame = frame[columns].copy()
@@ -356,8 +395,12 @@ def test_classifier_fit_random_small_data(
     if huge_code and any(c.startswith("categorical__") for c in columns):
         frame.loc[0, next(c for c in columns if c.startswith("categorical__"))] = 1e9
     y = np.arange(n) % 2 if y.min() == y.max() else y
-    if text_labels:
-        y = np.where(y == 1, "attack", "benign")
+    if labels.startswith("text"):
+        y = np.where(y == 1, "attack", "benign").astype(object)
+        if labels == "text with None":
+            y[-1] = None
+    elif labels == "one class":
+        y = np.ones(n, dtype=int)
     batch = n - 1 if last_batch_of_one and n > 2 and not validation_fraction else min(batch, n)
     params = {**TINY_MOE, "batch_size": batch, "validation_fraction": validation_fraction,
               "pretrain_epochs": pretrain_epochs}  # fmt: skip
@@ -373,9 +416,11 @@ def test_classifier_fit_random_small_data(
 
 # --------------------------------------------------------------------------- FlowWindower
 WINDOW_FEATURES = ["Flow Duration", "Total Fwd Packet", "Flow Bytes/s", "Flow IAT Mean"]
+#: Cell values for the windower: fewer kinds than ``ODD_VALUES``, huge ones more often.
+WINDOWER_VALUES = [1e300, -1e300, 3e38, 1e30, np.nan, np.inf, None, "NaN", "abc", -5.0]
 
 
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=80, **SETTINGS)
 @given(
     data=st.data(),
     seq_length=st.integers(2, 6),
@@ -383,14 +428,25 @@ WINDOW_FEATURES = ["Flow Duration", "Total Fwd Packet", "Flow Bytes/s", "Flow IA
     missing=st.sampled_from(["error", "keep", "zero"]),
     log_transform=st.booleans(),
     with_y=st.booleans(),
-    groups=st.sampled_from([None, "column", "absent column", "array", "long array"]),
-    as_array=st.booleans(),
+    groups=st.sampled_from([None, "array", "column", None, "absent column", None, "long array"]),
+    as_array=st.sampled_from([False, False, False, True]),
 )
 def test_windower_real_frames(
     real, data, seq_length, stride, missing, log_transform, with_y, groups, as_array
 ):
     X, y = real
-    frame = data.draw(real_frames(X, WINDOW_FEATURES, min_rows=1, max_rows=24, extra=False))
+    frame = data.draw(
+        real_frames(
+            X,
+            WINDOW_FEATURES,
+            max_rows=30,
+            min_columns=1,
+            min_cells=1,
+            max_cells=2,
+            values=WINDOWER_VALUES,
+            extra=False,
+        )  # fmt: skip
+    )
     rows = data.draw(st.lists(st.integers(0, len(y) - 1), min_size=len(frame),
                               max_size=len(frame)))  # fmt: skip
     labels = y[rows] if with_y else None
@@ -398,10 +454,16 @@ def test_windower_real_frames(
     windower = FlowWindower(seq_length=seq_length, stride=stride, features=features,
                             missing=missing, log_transform=log_transform)  # fmt: skip
     names = [*WINDOW_FEATURES, "X", "y", "features", "seq_length", "groups"]
-    fitted, exc = call(windower.fit, frame, labels)
+    fit_on_clean = data.draw(st.booleans())
+    if fit_on_clean:
+        fitted, exc = call(windower.fit, X[features], y)
+    else:
+        fitted, exc = call(windower.fit, frame, labels)
     if exc is not None:
         assert_names_culprit(exc, names)
         return
+    assert np.isfinite(fitted.center_).all() and np.isfinite(fitted.scale_).all()
+    assert (fitted.scale_ > 0).all()
     groups_arg = {
         None: None,
         "column": features[0],
@@ -451,8 +513,12 @@ WINDOW_VALUES = [np.nan, np.inf, -np.inf, 1e30, -1e30, 3e38, -50.0, 0.0]
 @given(
     n=st.integers(1, 5),
     cells=st.lists(
-        st.tuples(st.integers(0, 4), st.integers(0, T - 1), st.integers(0, 3),
-                  st.sampled_from(WINDOW_VALUES)),
+        st.tuples(
+            st.integers(0, 4),
+            st.integers(0, T - 1),
+            st.integers(0, 3),
+            st.sampled_from(WINDOW_VALUES),
+        ),
         max_size=4,
     ),  # fmt: skip
     shape=st.sampled_from(["same", "2-D", "shorter", "fewer features", "all-NaN horizon"]),

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_array
 
-__all__ = ["check_window_labels", "check_windows"]
+__all__ = ["MAX_ABS_VALUE", "check_window_labels", "check_windows"]
+
+MAX_ABS_VALUE = 1e15
+"""Largest magnitude of a window value: the NLL squares (value - loc) / scale in float32,
+which overflows to inf or NaN near 1e19 (a non-finite score that ``predict`` reads as
+normal), so larger values are refused with a margin for small forecast scales."""
 
 
 def check_windows(X, prediction_length, context_length=None, fitted_shape=None, owner=""):
@@ -37,6 +42,14 @@ def check_windows(X, prediction_length, context_length=None, fitted_shape=None, 
     n_steps, n_features = X.shape[1:]
     if np.isinf(X).any():
         raise ValueError(f"X holds inf at index {tuple(np.argwhere(np.isinf(X))[0])}")
+    huge = np.abs(X) > MAX_ABS_VALUE
+    if huge.any():
+        index = tuple(int(i) for i in np.argwhere(huge)[0])
+        raise ValueError(
+            f"X holds {float(X[index]):g} at index {index}, beyond +/-{MAX_ABS_VALUE:g}: the "
+            "float32 likelihood overflows on such values; pass standardised windows "
+            "(e.g. from FlowWindower)"
+        )
     if fitted_shape is not None and (n_steps, n_features) != tuple(fitted_shape):
         raise ValueError(
             f"X has windows of {n_steps} steps x {n_features} features, but {owner} is "

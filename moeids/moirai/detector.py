@@ -129,7 +129,9 @@ class MoiraiNLLDetector(NLLScoringMixin, TorchPickleMixin, OutlierMixin, BaseEst
     -----
     Input is ``(n_windows, n_steps, n_features)``; a 2-D ``(n_windows, n_steps)`` array is
     one feature. Windows may be shorter than ``context_length + prediction_length``, never
-    longer. NaN is an unobserved value (masked, never imputed); +-inf is an error.
+    longer. NaN is an unobserved value (masked, never imputed); +-inf, and values beyond
+    +-1e15 (``moeids.moirai._checks.MAX_ABS_VALUE``: the float32 likelihood overflows), are
+    an error.
     """
 
     _parameter_constraints = {

@@ -19,6 +19,8 @@ from .windows import (
 
 __all__ = ["FlowWindower"]
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 class FlowWindower(TransformerMixin, BaseEstimator):
     """Standardise flow features and cut them into windows.
@@ -84,7 +86,19 @@ class FlowWindower(TransformerMixin, BaseEstimator):
 
     def _prepared(self, X):
         matrix = feature_matrix(X, self.features_, self.missing)
-        return signed_log1p(matrix) if self.log_transform else matrix
+        return signed_log1p(matrix) if self.log_transform else self._in_range(matrix, "holds")
+
+    def _in_range(self, matrix, what):
+        """``matrix`` unless a value is beyond the float32 range of the windows (ValueError)."""
+        big = np.abs(matrix) > _FLOAT32_MAX  # NaN compares False
+        if big.any():
+            row, j = (int(i) for i in np.argwhere(big)[0])
+            raise ValueError(
+                f"feature {self.features_[j]!r} {what} {matrix[row, j]:g} in row {row}, beyond "
+                f"the float32 range (+/-{_FLOAT32_MAX:.3g}) of the windows; use "
+                "log_transform=True or rescale the column"
+            )
+        return matrix
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -165,6 +179,7 @@ class FlowWindower(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._checked(X)
         matrix = (self._prepared(X) - self.center_) / self.scale_
+        self._in_range(matrix, "standardises to")
         groups = row_groups(X, groups, len(matrix))
         windows, _ = cut(matrix, None, groups, self.seq_length, self._stride(), self.label_rule)
         return windows
