@@ -197,7 +197,7 @@ def check_transformed(out, n_rows, n_features):
     assert not np.isinf(out.to_numpy()).any()  # NaN = missing, never inf
 
 
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(data=st.data())
 def test_splitter_transform_real_frames(splitter, real, data):
     frame = data.draw(real_frames(real[0], REAL_COLUMNS))
@@ -211,7 +211,7 @@ def test_splitter_transform_real_frames(splitter, real, data):
     assert np.all(np.isnan(codes) | ((codes >= 0) & (codes == np.round(codes))))
 
 
-@settings(max_examples=25, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(data=st.data(), scaling=st.sampled_from([None, "standard", "log-standard"]))
 def test_splitter_fit_transform_real_frames(real, data, scaling):
     frame = data.draw(real_frames(real[0], REAL_COLUMNS))
@@ -251,7 +251,7 @@ def synthetic_frames(draw, max_rows=12):
     return pd.DataFrame(frame)
 
 
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(frame=synthetic_frames(), scaling=st.sampled_from([None, "standard", "log-standard"]))
 def test_splitter_fit_transform_synthetic_frames(frame, scaling):
     fs = FeatureSplitter(scaling=scaling)
@@ -272,7 +272,7 @@ def pipeline(real):
         return model.fit(X, y)
 
 
-@settings(max_examples=25, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(data=st.data())
 def test_pipeline_predict_real_frames(pipeline, real, data):
     frame = data.draw(real_frames(real[0], REAL_COLUMNS))
@@ -316,7 +316,7 @@ def classifier():
 CLASSIFIER_VALUES = [np.nan, np.inf, -np.inf, 1e300, 1e30, -1e30, 1e9, -3.0, 2.5, 0.0, 7.0]
 
 
-@settings(max_examples=25, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(
     n=st.integers(1, 20),
     cells=st.lists(
@@ -359,7 +359,7 @@ def test_classifier_predict_reordered_columns_names_a_column(classifier):
     assert_names_culprit(exc, SYNTHETIC_COLUMNS)
 
 
-@settings(max_examples=12, **SETTINGS)
+@settings(max_examples=30, **SETTINGS)
 @given(
     n=st.integers(2, 24),
     columns=st.lists(st.sampled_from(SYNTHETIC_COLUMNS), min_size=1, max_size=4, unique=True),
@@ -509,7 +509,7 @@ WINDOW_VALUES = [np.nan, np.inf, -np.inf, 1e30, -1e30, 3e38, -50.0, 0.0]
 
 
 @pytest.mark.moirai
-@settings(max_examples=12, **SETTINGS)
+@settings(max_examples=30, **SETTINGS)
 @given(
     n=st.integers(1, 5),
     cells=st.lists(
@@ -548,7 +548,7 @@ def test_detector_scores_random_windows(detector_and_windows, n, cells, shape):
 
 
 @pytest.mark.moirai
-@settings(max_examples=5, **SETTINGS)
+@settings(max_examples=15, **SETTINGS)
 @given(
     n=st.integers(1, 6),
     validation_fraction=st.sampled_from([0.0, 0.5]),
