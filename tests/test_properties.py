@@ -347,12 +347,6 @@ def test_classifier_predict_synthetic_frames(classifier, n, cells, as_array, col
     assert decision.shape == (n,) and np.isfinite(decision).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the fitted columns in another order get scikit-learn's generic 'Feature names "
-    "must be in the same order' ValueError, which names no column (reported, issue 24)",
-)
 def test_classifier_predict_reordered_columns_names_a_column(classifier):
     frame, _ = synthetic_matrix(3, seed=1)
     _, exc = call(classifier.predict_proba, frame[SYNTHETIC_COLUMNS[::-1]])

@@ -407,6 +407,7 @@ class MoEClassifier(
     def _validated(self, X) -> np.ndarray:
         """``X`` checked against the fitted columns: float32 (n_samples, n_features)."""
         check_is_fitted(self)
+        _check_column_order(X, getattr(self, "feature_names_in_", None))
         X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite="allow-nan")
         X = np.ascontiguousarray(X, dtype=np.float32)
         check_categorical_codes(X, self.feature_groups_, self._feature_names(), fitting=False)
@@ -513,6 +514,19 @@ class MoEClassifier(
         if type(model) is not cls:
             raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
+
+
+def _check_column_order(X, fitted) -> None:
+    """Raise, naming the first misplaced column, if ``X`` has the fitted columns reordered."""
+    if fitted is None or not isinstance(X, pd.DataFrame) or len(X.columns) != len(fitted):
+        return
+    columns = [str(c) for c in X.columns]
+    if columns != list(fitted) and sorted(columns) == sorted(fitted):
+        k = next(i for i, (a, b) in enumerate(zip(columns, fitted, strict=True)) if a != b)
+        raise ValueError(
+            f"X has the fitted feature columns in another order: column {k} is {columns[k]!r}, "
+            f"fit had {fitted[k]!r} there; select them as in fit, e.g. X[feature_names_in_]"
+        )
 
 
 def _index(X):
