@@ -311,7 +311,7 @@ def score_archive(
             threads_per_worker=threads_per_worker, keep=keep,
         )  # fmt: skip
         decisions.to_parquet(
-            folder, write_index=False, schema=_arrow_types(model),
+            folder, write_index=False, schema=_arrow_schema(model, decisions._meta, keep),
             name_function=lambda i: f"part-{i:06d}.parquet",
         )  # fmt: skip
     parts = sorted(folder.glob("part-*.parquet"))
@@ -321,14 +321,23 @@ def score_archive(
     return out, n_flows
 
 
-def _arrow_types(model):
-    """Arrow types of the decision columns (the rest are inferred by dask)."""
+def _arrow_schema(model, meta, keep):
+    """The whole Arrow schema of the output: the ``keep`` columns, then the decisions.
+
+    Given in full, so that dask infers no type from its placeholder rows (with pandas 3 an
+    object column's placeholder is a bare ``object()``, which Arrow cannot type).
+    """
     import pyarrow as pa
 
+    def arrow_type(dtype):
+        kind = getattr(dtype, "kind", "O")
+        return pa.string() if kind in "OUS" else pa.from_numpy_dtype(dtype)
+
     classes = split_model(model)[1].classes_
-    label = pa.string() if classes.dtype.kind in "OUS" else pa.from_numpy_dtype(classes.dtype)
     types = {name: pa.float32() for name in decision_columns(model)}
-    return types | {"label": label, "missing_features": pa.list_(pa.string())}
+    types |= {"label": arrow_type(classes.dtype), "missing_features": pa.list_(pa.string())}
+    fields = [(name, arrow_type(meta[name].dtype)) for name in keep] + list(types.items())
+    return pa.schema(fields)
 
 
 def _count(parts):

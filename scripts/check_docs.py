@@ -49,6 +49,7 @@ OPTIONAL_MODULES = {
 _FENCE = re.compile(r"^(`{3,}|~{3,})\s*([^\s`{]*)")
 _SKIPPED = 3  # exit status of a page run that stopped on a missing optional dependency
 _MISSING = re.compile(r"No module named '([\w.]+)'|moeids\[(\w+)\]")
+_EXCEPTION = re.compile(r"^[\w.]*(Error|Exception)\b")
 
 
 @dataclass
@@ -90,6 +91,13 @@ def runnable_blocks(page: Path) -> list[tuple[int, str]]:
     """``(line, source)`` of the blocks of ``page`` fenced exactly ``python``."""
     blocks = code_blocks(page.read_text(encoding="utf-8"))
     return [(line, source) for line, info, source in blocks if info == RUNNABLE]
+
+
+def _last_exception(stderr: str) -> str:
+    """The message of the last exception of a traceback (all its lines), else ``""``."""
+    lines = stderr.strip().splitlines()
+    starts = [i for i, line in enumerate(lines) if _EXCEPTION.match(line)]
+    return "\n".join(lines[starts[-1] :]) if starts else ""
 
 
 def _missing_optional(text: str) -> str | None:
@@ -175,7 +183,7 @@ def run_example(script: Path, timeout: float = 300) -> Result:
         return Result(name, "failed", f"did not finish in {timeout} s")
     if done.returncode == 0:
         return Result(name, "passed", done.stdout)
-    missing = _missing_optional(done.stderr.strip().splitlines()[-1] if done.stderr else "")
+    missing = _missing_optional(_last_exception(done.stderr))
     if missing is not None:
         return Result(name, "skipped", f"needs {missing}")
     return Result(name, "failed", done.stderr.strip()[-3000:])
