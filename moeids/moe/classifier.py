@@ -21,8 +21,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._training import draw_seed, predict_batches, resolve_device, to_tensor
-from ..features.names import EXPERTS, feature_groups_from_names, missing_names
+from ..features.names import EXPERTS, feature_groups_from_names, input_name, missing_names
 from ..persistence import TorchPickleMixin, load, save
+from .attribution import explained_class, feature_attributions, top_features
 from .inputs import (
     categorical_cardinalities,
     check_categorical_codes,
@@ -378,20 +379,35 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         """
         return pd.DataFrame(self.forward(X).gate, columns=list(EXPERTS), index=_index(X))
 
-    def explain(self, X) -> pd.DataFrame:
-        """Per-sample prediction, confidence, gate weights and missing features.
+    def explain(self, X, top_k=None) -> pd.DataFrame:
+        """Per-sample prediction, confidence, gate weights, missing and top features.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        top_k : int or None, default=None
+            Also list each flow's ``top_k`` most supporting features
+            (:mod:`moeids.moe.attribution`; needs ``pip install 'moeids[explain]'``).
 
         Returns
         -------
         explanation : DataFrame with n_samples rows
             ``prediction`` (label), ``confidence`` (its probability), ``tabular`` and
             ``temporal`` (gate weights), ``missing_features`` (list of the names of the
-            columns that were NaN in that row). The index is ``X``'s for a DataFrame.
+            columns that were NaN in that row) and, with ``top_k``, ``top_features``: a
+            dict of input feature name (``group__`` prefix dropped) -> signed
+            contribution to the log-odds of the explained class (``classes_[1]`` for a
+            binary model, else the predicted class), most supporting first. The index
+            is ``X``'s for a DataFrame.
         """
+        if top_k is not None and (
+            not isinstance(top_k, Integral) or isinstance(top_k, bool) or top_k < 1
+        ):
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
         _, proba, gate, values = self.forward(X)
         missing = missing_names(values, self._feature_names())
         best = proba.argmax(1)
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "prediction": self.classes_[best],
                 "confidence": proba[np.arange(len(proba)), best],
@@ -401,6 +417,13 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
             },
             index=_index(X),
         )
+        if top_k is not None:
+            target = explained_class(proba)
+            scores = feature_attributions(self, values, target)
+            names = [input_name(name) for name in self._feature_names()]
+            supports = np.where(best == target, 1.0, -1.0)
+            frame["top_features"] = top_features(scores, values, names, supports, top_k)
+        return frame
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:

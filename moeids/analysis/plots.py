@@ -1,0 +1,135 @@
+"""Figures of the analysis views (matplotlib, without pyplot)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._common import _expert_label, _figure_class, _finish
+from .gating import _gating_frame
+
+__all__ = ["plot_gating"]
+
+
+def plot_gating(
+    model,
+    X,
+    attack_type,
+    out_dir,
+    *,
+    y=None,
+    class_names=None,
+    prefix="gating",
+    title=None,
+    caption=None,
+):
+    """Write PNG figures of a model's gate weights.
+
+    Two kinds of figure, one idea each:
+
+    - ``<prefix>_distribution[_<expert>].png``: box plots of the weight on an expert, one box
+      per class (the true class ``y`` when given, else the predicted class). With two
+      experts only the first is drawn (the other weight is its complement).
+    - ``<prefix>_by_attack_type.png``: stacked horizontal bars of the mean weight on each
+      expert per attack type, labelled with the count and accuracy of that type.
+
+    Parameters
+    ----------
+    model : MoEClassifier or Pipeline
+        Fitted; see :func:`gating_weights`.
+    X : array-like of shape (n_samples, n_features)
+        Input of ``model``.
+    attack_type : array-like of shape (n_samples,)
+        Attack type of each sample.
+    out_dir : str or path-like
+        Folder for the PNG files (created if absent).
+    y : array-like of shape (n_samples,), optional
+        True labels in the model's label space, as in :func:`gating_report`.
+    class_names : mapping, optional
+        Display name of each class in the distribution figure, e.g.
+        ``{0: "benign", 1: "attack"}`` (default: the labels themselves).
+    prefix : str
+        File name prefix.
+    title : str, optional
+        Prepended to each figure title (e.g. the dataset name).
+    caption : str, optional
+        Small print at the bottom of each figure (e.g. the command that produced it).
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        The files written.
+    """
+    Figure = _figure_class()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame, experts = _gating_frame(model, X, attack_type, y)
+    lead = f"{title}: " if title else ""
+    classes = frame["predicted"] if y is None else pd.Series(np.asarray(y))
+    class_kind = "predicted class" if y is None else "true class"
+    shown = dict(class_names or {})
+    paths = []
+    for expert in experts if len(experts) > 2 else experts[:1]:
+        names = sorted(pd.unique(classes), key=str)
+        data = [frame.loc[(classes == c).to_numpy(), expert].to_numpy() for c in names]
+        fig = Figure(figsize=(8, max(2.8, 1.4 + 0.45 * len(names))))
+        ax = fig.subplots()
+        ax.boxplot(
+            data,
+            orientation="horizontal",
+            whis=(5, 95),
+            showfliers=False,
+            showmeans=True,
+            widths=0.6,
+        )
+        ax.set_yticks(
+            range(1, len(names) + 1),
+            [f"{shown.get(c, c)} (n={len(d)})" for c, d in zip(names, data, strict=True)],
+        )
+        ax.set_xlim(-0.02, 1.02)
+        other = f" (weight on {experts[1]} = 1 - this)" if len(experts) == 2 else ""
+        ax.set_xlabel(f"gate weight on the {_expert_label(expert)}{other}")
+        ax.set_ylabel(class_kind)
+        ax.set_title(
+            f"{lead}weight on the {_expert_label(expert)} per {class_kind}\n"
+            "box: quartiles, whiskers: 5th-95th percentile, triangle: mean",
+            fontsize=10,
+        )
+        ax.invert_yaxis()  # first class on top
+        ax.grid(axis="x", alpha=0.3)
+        _finish(fig, caption)
+        suffix = f"_{expert}" if len(experts) > 2 else ""
+        path = out_dir / f"{prefix}_distribution{suffix}.png"
+        fig.savefig(path, dpi=100)
+        paths.append(path)
+
+    grouped = frame.groupby("attack_type")
+    means = grouped[experts].mean()
+    counts = grouped.size()
+    means = means.sort_values(experts[0], kind="stable")
+    labels = []
+    for name in means.index:
+        text = f"{name} (n={counts[name]}"
+        if "correct" in frame:
+            text += f", acc {grouped['correct'].mean()[name]:.1%}"
+        labels.append(text + ")")
+    fig = Figure(figsize=(9, 1.4 + 0.4 * len(means)))
+    ax = fig.subplots()
+    left = np.zeros(len(means))
+    colors = [f"C{i}" for i in range(len(experts))]
+    for i, expert in enumerate(experts):
+        ax.barh(labels, means[expert], left=left, color=colors[i], label=_expert_label(expert))
+        left += means[expert].to_numpy()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("mean gate weight")
+    ax.set_ylabel("attack type")
+    ax.set_title(f"{lead}mean gate weight per attack type", fontsize=10, pad=24)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(experts), frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    _finish(fig, caption)
+    path = out_dir / f"{prefix}_by_attack_type.png"
+    fig.savefig(path, dpi=100)
+    paths.append(path)
+    return paths
