@@ -2,9 +2,12 @@
 
 Three questions users ask before they trust a model, one group of functions each:
 
-- *Why did it decide this?* :func:`gating_weights`, :func:`gating_report` and
-  :func:`plot_gating` show which expert a :class:`~moeids.MoEClassifier` trusted, per
-  sample and per attack type.
+- *Why did it decide this?* :func:`explain_flows` lists the features of each flow that
+  most supported its label (:func:`flow_attributions`, :func:`attribution_summary` and
+  :func:`plot_attributions` per feature and attack type); :func:`gating_weights`,
+  :func:`gating_report`, :func:`expert_agreement` and :func:`plot_gating` show which
+  expert a :class:`~moeids.MoEClassifier` trusted, whether the experts differ and whether
+  the gate's choice matters, per sample and per attack type.
 - *What if my sensor exports fewer features?* :func:`robustness_curve` scores a model when
   only a random fraction of the feature columns is present; :func:`sensor_profile_scores`
   when only the columns of a named sensor (:data:`SENSOR_PROFILES`) are present.
@@ -18,16 +21,22 @@ the scikit-learn API; a :class:`~sklearn.pipeline.Pipeline` ending in a
 
 from __future__ import annotations
 
+from .attributions import attribution_summary, explain_flows, flow_attributions
 from .compare import compare
-from .gating import gating_report, gating_weights
-from .plots import plot_gating
+from .gating import expert_agreement, gating_report, gating_weights
+from .plots import plot_attributions, plot_gating
 from .robustness import SENSOR_PROFILES, robustness_curve, sensor_profile_scores
 
 __all__ = [
     "SENSOR_PROFILES",
+    "attribution_summary",
     "compare",
+    "expert_agreement",
+    "explain_flows",
+    "flow_attributions",
     "gating_report",
     "gating_weights",
+    "plot_attributions",
     "plot_gating",
     "robustness_curve",
     "sensor_profile_scores",

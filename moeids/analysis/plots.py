@@ -10,7 +10,7 @@ import pandas as pd
 from ._common import _expert_label, _figure_class, _finish
 from .gating import _gating_frame
 
-__all__ = ["plot_gating"]
+__all__ = ["plot_attributions", "plot_gating"]
 
 
 def plot_gating(
@@ -133,3 +133,40 @@ def plot_gating(
     fig.savefig(path, dpi=100)
     paths.append(path)
     return paths
+
+
+def plot_attributions(summary, path, *, top=15, title=None, caption=None):
+    """Write a heat map of mean |contribution| per feature (rows) and attack type (columns).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        From :func:`moeids.analysis.attribution_summary`.
+    path : str or path-like
+        The PNG file to write (its folder is created if absent).
+    top : int, default=15
+        Features shown: the ``top`` most important over all flows.
+    title : str, optional
+        Figure title.
+    caption : str, optional
+        Small print at the bottom (e.g. the command that produced it).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+    """
+    Figure = _figure_class()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shown = summary.head(top)
+    fig = Figure(figsize=(2.5 + 0.55 * shown.shape[1], 1.5 + 0.32 * len(shown)))
+    ax = fig.subplots()
+    image = ax.imshow(shown.to_numpy(), aspect="auto", cmap="viridis")
+    ax.set_xticks(range(shown.shape[1]), list(shown.columns), rotation=60, ha="right")
+    ax.set_yticks(range(len(shown)), list(shown.index))
+    fig.colorbar(image, ax=ax, label="mean |contribution| (log-odds)")
+    ax.set_title(title or "mean |feature contribution| per attack type", fontsize=10)
+    _finish(fig, caption)
+    fig.savefig(path, dpi=100)
+    return path

@@ -136,9 +136,6 @@ def top_features(
     order = np.argsort(-score, axis=1, kind="stable")[:, :top_k]
     n_present = (~np.isnan(values)).sum(1)
     return [
-        {
-            str(names[j]): float(attributions[i, j])
-            for j in order[i, : min(top_k, n_present[i])]
-        }
+        {str(names[j]): float(attributions[i, j]) for j in order[i, : min(top_k, n_present[i])]}
         for i in range(len(values))
     ]

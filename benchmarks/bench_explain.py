@@ -1,0 +1,238 @@
+"""Explanations that carry information: do the experts differ, is the gate faithful, and are
+the per-flow feature attributions faithful?
+
+Per dataset (CIC-IDS2017 by default), a binary MoE (FeatureSplitter + MoEClassifier, library
+defaults) fitted on a stratified subsample of the training part (``--max-train``, default
+12000 rows), measured on the whole test part:
+
+1. each expert alone (the gate forced to weight 1 on it) beside the mixture: F1 overall and
+   detection rate per attack type, with the gate's lead and gate faithfulness
+   (:func:`moeids.analysis.gating_report`);
+2. gate variants (``--variants``, MoEClassifier parameters): F1 and mean |tabular weight - 0.5|;
+3. per-flow attributions (``explain(top_k=5)``) on a stratified sample of test flows
+   (``--per-type`` per attack type): flows/s, a deletion test on the detected attacks (marking
+   the top-5 attributed features missing against 5 random present features), the mean
+   |contribution| per feature and attack type as a table and a heat map.
+
+Writes ``explain.md`` and ``explain_<dataset>_attributions.png``. ``--cache DIR`` keeps the
+fitted pipelines (joblib) and reuses them on a rerun with the same arguments.
+``python benchmarks/bench_explain.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import _common as C
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score
+from sklearn.pipeline import Pipeline
+
+from moeids import MoEClassifier
+from moeids.analysis import (
+    attribution_summary,
+    expert_agreement,
+    explain_flows,
+    flow_attributions,
+    gating_report,
+    gating_weights,
+    plot_attributions,
+)
+from moeids.scoring import split_model
+
+TOP_K = 5
+
+
+def fitted(dataset, split, params, cache):
+    """The binary MoE pipeline with ``params`` over the defaults, fitted or from ``cache``."""
+    key = (
+        re.sub(r"[^A-Za-z0-9_.=-]+", "_", json.dumps(params, sort_keys=True))
+        if params
+        else "default"
+    )
+    path = cache / f"{dataset.name}_{key}.joblib" if cache else None
+    if path is not None and path.is_file():
+        return joblib.load(path)
+    model = Pipeline(
+        [("split", C.splitter(dataset)), ("moe", MoEClassifier(**(C.moe_params() | params)))]
+    )
+    start = time.perf_counter()
+    model.fit(split.X_train, split.y_train)
+    print(f"  fitted {dataset.name} {params} in {time.perf_counter() - start:.0f} s", flush=True)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, path)
+    return model
+
+
+def expert_scores(model, split):
+    """F1 of the mixture and of each expert alone, and mean |tabular weight - 0.5|."""
+    agreement = expert_agreement(model, split.X_test, split.type_test, y=split.y_test)
+    y = split.y_test.to_numpy()
+    row = {"F1 mixture": f1_score(y, model.predict(split.X_test))}
+    for expert in ("tabular", "temporal"):
+        alone = agreement[f"{expert}_alone"]
+        defined = alone.notna().to_numpy()
+        row[f"F1 {expert} alone"] = f1_score(y[defined], alone[defined].astype(int))
+    weights = gating_weights(model, split.X_test)
+    row["mean abs(tabular - 0.5)"] = float((weights["tabular"] - 0.5).abs().mean())
+    row["share of flows with a lead >= 0.2"] = float(
+        ((weights["tabular"] - weights["temporal"]).abs() >= 0.2).mean()
+    )
+    return row
+
+
+def sample_per_type(split, per_type):
+    """Up to ``per_type`` test flows of each attack type (seeded)."""
+    types = split.type_test
+    keep = types.groupby(types, group_keys=False).apply(
+        lambda part: part.sample(min(len(part), per_type), random_state=C.SEED)
+    )
+    return split.X_test.loc[keep.index], split.y_test.loc[keep.index], keep
+
+
+def attack_probability(classifier, values):
+    """P(attack) in float64 from the logits of ``values`` (n, n_features)."""
+    frame = pd.DataFrame(values, columns=classifier.feature_names_in_)
+    logits = classifier.forward(frame).logits.astype(np.float64)
+    return 1.0 / (1.0 + np.exp(-(logits[:, 1] - logits[:, 0])))
+
+
+def deletion_test(model, X, y, attributions, rng):
+    """Drop of P(attack) when the top-5 / 5 random present features are marked missing,
+    on the detected attacks of ``X``."""
+    preprocessing, classifier = split_model(model)
+    values = classifier.forward(preprocessing.transform(X)).values
+    before = attack_probability(classifier, values)
+    detected = (y.to_numpy() == 1) & (before > 0.5)
+    values, before = values[detected], before[detected]
+    scores = attributions.to_numpy()[detected]
+    present = ~np.isnan(values)
+    ranked = np.argsort(-np.where(present, scores, -np.inf), axis=1, kind="stable")[:, :TOP_K]
+    random = np.stack([rng.choice(np.flatnonzero(row), TOP_K, replace=False) for row in present])
+    drops = {}
+    for name, columns in (("top-5", ranked), ("random 5", random)):
+        hidden = values.copy()
+        np.put_along_axis(hidden, columns, np.nan, axis=1)
+        drops[name] = before - attack_probability(classifier, hidden)
+    top, rand = drops["top-5"], drops["random 5"]
+    return {
+        "detected attacks tested": int(detected.sum()),
+        "share top-5 drop > random drop": float(np.mean(top > rand)),
+        "share of ties": float(np.mean(top == rand)),
+        "mean drop top-5": float(top.mean()),
+        "mean drop random 5": float(rand.mean()),
+        "median drop top-5": float(np.median(top)),
+        "median drop random 5": float(np.median(rand)),
+    }
+
+
+def run_dataset(dataset, split, args):
+    out = {"gating": None, "variants": {}, "explain": {}}
+    for params in [{}, *args.variants]:
+        model = fitted(dataset, split, params, args.cache)
+        label = json.dumps(params) if params else "defaults"
+        out["variants"][label] = expert_scores(model, split)
+        if not params:
+            base = model
+    out["gating"] = gating_report(base, split.X_test, split.type_test, y=split.y_test)
+    X, y, types = sample_per_type(split, args.per_type)
+    start = time.perf_counter()
+    explained = explain_flows(base, X, top_k=TOP_K)
+    out["flows_per_s"] = len(X) / (time.perf_counter() - start)
+    out["n_explained"] = len(X)
+    out["examples"] = explained.loc[y == 1].groupby(types[y == 1]).head(1).head(6)
+    attributions = flow_attributions(base, X)
+    out["deletion"] = deletion_test(base, X, y, attributions, np.random.default_rng(C.SEED))
+    out["summary"] = attribution_summary(attributions, types)
+    return out
+
+
+def report(results, splits, cmd, args):
+    text = C.header(
+        "Explanations: do the experts differ, is the gate faithful, are attributions faithful",
+        cmd,
+        args,
+        "Binary MoE (FeatureSplitter + MoEClassifier, library defaults) measured on the "
+        "whole test part. *Alone*: the gate forced to weight 1 on one expert (the head "
+        "classifies that expert's embedding). `lead`: mean per-flow weight of the expert "
+        "with the larger mean weight minus the other's, with the half-width of its 95 % "
+        "confidence interval; `dominant` names an expert only when the lead is at least "
+        "0.2 and its interval excludes 0. `keep_dominant` / `keep_other`: share of flows "
+        "whose label stays the same when only their own higher-weight / lower-weight "
+        "expert is used. Contributions: log-odds of attack with the flow as it is minus "
+        "with that feature missing ([MASK]), by Captum's FeatureAblation.\n\n",
+    )
+    for name, res in results.items():
+        dataset, split = splits[name]
+        text += f"\n## {dataset.title}\n\n"
+        text += f"Training rows: {len(split.X_train)}; test rows: {len(split.X_test)}.\n\n"
+        text += "### Each expert alone beside the mixture, and gate variants\n\n"
+        variants = pd.DataFrame.from_dict(res["variants"], orient="index")
+        variants.index.name = "MoEClassifier parameters"
+        text += C.markdown_table(variants) + "\n"
+        text += "### Per attack type (gating report)\n\n"
+        text += C.markdown_table(res["gating"], floats="{:.3f}") + "\n"
+        text += (
+            f"### Feature attributions\n\n`explain_flows(model, flows, top_k={TOP_K})` on "
+            f"{res['n_explained']} test flows (at most {args.per_type} per attack type): "
+            f"{res['flows_per_s']:.1f} flows/s on this machine.\n\n"
+            "Deletion test on the detected attacks of those flows (P(attack) before minus "
+            "after marking the features missing):\n\n"
+        )
+        deletion = pd.Series(res["deletion"], name="value").to_frame()
+        deletion.index.name = "measure"
+        text += C.markdown_table(deletion) + "\n"
+        examples = res["examples"][["prediction", "confidence", "top_features"]].copy()
+        examples.index.name = "flow (row of the loaded file)"
+        examples["top_features"] = examples["top_features"].map(
+            lambda top: ", ".join(f"{k} {v:+.2f}" for k, v in top.items())
+        )
+        text += "Examples (one detected flow per attack type):\n\n"
+        text += C.markdown_table(examples, floats="{:.3f}") + "\n"
+        path = plot_attributions(
+            res["summary"],
+            args.out / f"explain_{name}_attributions.png",
+            title=f"{dataset.title}: mean |contribution| per attack type",
+            caption=f"Produced by: {cmd}",
+        )
+        text += f"![{path.stem}]({path.name})\n\nMean |contribution| (top 15 features):\n\n"
+        text += C.markdown_table(res["summary"].head(15).iloc[:, :8], floats="{:.3f}")
+    return text
+
+
+def main(args):
+    start = time.perf_counter()
+    splits = C.load_splits(args)
+    cmd = C.command()
+    results = {}
+    for name, (dataset, split) in splits.items():
+        print(f"[explain] {name}", flush=True)
+        results[name] = run_dataset(dataset, split, args)
+    C.write(args.out / "explain.md", report(results, splits, cmd, args))
+    print(f"[explain] done in {time.perf_counter() - start:.0f} s")
+    return results
+
+
+def parse_args(argv=None):
+    parser = C.add_common_arguments(argparse.ArgumentParser(description=__doc__))
+    parser.set_defaults(datasets=["cicids2017"], max_train=12000)
+    parser.add_argument(
+        "--variants", type=json.loads, default=[], metavar="JSON",
+        help='JSON list of MoEClassifier parameter dicts, e.g. \'[{"gate_temperature": 0.25}]\'',
+    )  # fmt: skip
+    parser.add_argument(
+        "--per-type", type=int, default=60, help="test flows attributed per attack type"
+    )
+    parser.add_argument("--cache", type=Path, default=None, help="folder of fitted pipelines")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main(parse_args())
