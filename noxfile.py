@@ -19,14 +19,14 @@ def _install(session, extras):
 
 @nox.session
 def tests(session):
-    _install(session, ["test", "plot", "moirai", "flows"])
+    _install(session, ["test", "plot", "explain", "moirai", "flows"])
     session.run("pytest", *session.posargs)
 
 
 @nox.session
 def tests_core(session):
     """Without the moirai extra, as most users install moeids: newest pandas (gluonts pins <3)."""
-    _install(session, ["test", "plot", "flows"])
+    _install(session, ["test", "plot", "explain", "flows"])
     session.run("pytest", "--ignore=tests/test_detector.py", *session.posargs)
 
 

@@ -96,7 +96,8 @@ def test_top_features_order_and_sign(fitted):
     _, clf, X = fitted
     frame = clf.explain(X, top_k=3)
     scores = flow_attributions(clf, X)
-    for i, (prediction, top) in enumerate(zip(frame["prediction"], frame["top_features"], strict=True)):
+    pairs = zip(frame["prediction"], frame["top_features"], strict=True)
+    for i, (prediction, top) in enumerate(pairs):
         sign = 1.0 if prediction == clf.classes_[1] else -1.0  # supports the label shown
         best = (scores.iloc[i] * sign).nlargest(3)
         assert list(top.values()) == pytest.approx(list(scores.iloc[i][list(top)]))
