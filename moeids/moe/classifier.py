@@ -131,6 +131,12 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         through the mixture only, which tends to route everything to one expert.
     gate_temperature : float, default=1.0
         Softmax temperature of the gate; lower is sharper.
+    gate_target_temperature : float, default=1.0
+        Temperature ``T`` of the gate's target in the expert losses: each expert's share
+        of ``p_e(y)^(1/T)``. 1 is its share of the true-class probability; lower values
+        route more decisively to the expert that is clearly better for a flow and leave
+        the weights near equal where the experts are equally sure
+        (``docs/results/explain.md`` measures it). Unused when ``expert_loss_weight=0``.
     sparse_gating : bool, default=False
         Route each sample to its top-1 expert instead of mixing both.
     numeric_embedding : {"piecewise_linear", "linear", "periodic"}, \
@@ -205,6 +211,7 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         "feature_dropout": [Interval(Real, 0, 0.95, closed="both")],
         "expert_loss_weight": [Interval(Real, 0, None, closed="left")],
         "gate_temperature": [Interval(Real, 0, None, closed="neither")],
+        "gate_target_temperature": [Interval(Real, 0, None, closed="neither")],
         "sparse_gating": ["boolean"],
         "numeric_embedding": [StrOptions(set(FeatureTokenizer.EMBEDDINGS))],
         "n_bins": [Interval(Integral, 1, None, closed="left")],
@@ -234,6 +241,7 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         feature_dropout=0.4,
         expert_loss_weight=0.5,
         gate_temperature=1.0,
+        gate_target_temperature=1.0,
         sparse_gating=False,
         numeric_embedding="piecewise_linear",
         n_bins=64,
@@ -259,6 +267,7 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         self.feature_dropout = feature_dropout
         self.expert_loss_weight = expert_loss_weight
         self.gate_temperature = gate_temperature
+        self.gate_target_temperature = gate_target_temperature
         self.sparse_gating = sparse_gating
         self.numeric_embedding = numeric_embedding
         self.n_bins = n_bins
