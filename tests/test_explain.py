@@ -178,3 +178,44 @@ def test_attributions_of_a_frame_keep_its_index(fitted):
     _, clf, X = fitted
     scores = flow_attributions(clf, X)
     assert isinstance(scores, pd.DataFrame) and scores.index.equals(X.index)
+
+
+# ------------------------------------------------------------------ gate routing target
+
+
+def _logits_for(p_true):
+    """Binary logits (n_experts, 2) whose class-1 probability is each of ``p_true``."""
+    p = torch.as_tensor(p_true)
+    return torch.stack([torch.zeros_like(p), torch.log(p / (1 - p))], dim=-1)
+
+
+def test_gate_target_temperature_routes_to_the_clearly_better_expert():
+    from moeids.moe.losses import expert_losses
+
+    y = torch.tensor([1])
+    logits = _logits_for([0.99, 0.3]).unsqueeze(0)  # tabular sure and right, temporal not
+    both = torch.ones(1, 2)
+    share = torch.tensor([[0.99 / 1.29, 0.3 / 1.29]])  # T = 1: share of p(y)
+    sharp = torch.tensor([[0.999, 0.001]])
+    assert expert_losses(share, logits, both, y) < expert_losses(sharp, logits, both, y)
+    loss_share = expert_losses(share, logits, both, y, target_temperature=0.1)
+    assert expert_losses(sharp, logits, both, y, target_temperature=0.1) < loss_share
+
+
+def test_gate_target_temperature_keeps_equally_sure_experts_equal():
+    from moeids.moe.losses import expert_losses
+
+    y = torch.tensor([1])
+    logits = _logits_for([0.98, 0.98]).unsqueeze(0)
+    both, half = torch.ones(1, 2), torch.full((1, 2), 0.5)
+    tilted = torch.tensor([[0.7, 0.3]])
+    assert expert_losses(half, logits, both, y, target_temperature=0.1) < expert_losses(
+        tilted, logits, both, y, target_temperature=0.1
+    )
+    no_input = torch.zeros(1, 2)  # a row without any input stays finite at a low T
+    assert torch.isfinite(expert_losses(half, logits, no_input, y, target_temperature=0.01))
+
+
+def test_gate_target_temperature_is_validated():
+    with pytest.raises(ValueError, match="gate_target_temperature"):
+        tiny(gate_target_temperature=0.0).fit(np.ones((4, 2)), [0, 1, 0, 1])
