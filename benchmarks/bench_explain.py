@@ -97,40 +97,46 @@ def sample_per_type(split, per_type):
     return split.X_test.loc[keep.index], split.y_test.loc[keep.index], keep
 
 
-def attack_probability(classifier, values):
-    """P(attack) in float64 from the logits of ``values`` (n, n_features)."""
+def attack_log_odds(classifier, values):
+    """Log-odds of attack in float64 from the logits of ``values`` (n, n_features)."""
     frame = pd.DataFrame(values, columns=classifier.feature_names_in_)
     logits = classifier.forward(frame).logits.astype(np.float64)
-    return 1.0 / (1.0 + np.exp(-(logits[:, 1] - logits[:, 0])))
+    return logits[:, 1] - logits[:, 0]
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def deletion_test(model, X, y, attributions, rng):
-    """Drop of P(attack) when the top-5 / 5 random present features are marked missing,
-    on the detected attacks of ``X``."""
+    """Drop of P(attack) and of its log-odds when the top-5 / 5 random present features are
+    marked missing, on the detected attacks of ``X``."""
     preprocessing, classifier = split_model(model)
     values = classifier.forward(preprocessing.transform(X)).values
-    before = attack_probability(classifier, values)
-    detected = (y.to_numpy() == 1) & (before > 0.5)
+    before = attack_log_odds(classifier, values)
+    detected = (y.to_numpy() == 1) & (before > 0)
     values, before = values[detected], before[detected]
     scores = attributions.to_numpy()[detected]
     present = ~np.isnan(values)
     ranked = np.argsort(-np.where(present, scores, -np.inf), axis=1, kind="stable")[:, :TOP_K]
     random = np.stack([rng.choice(np.flatnonzero(row), TOP_K, replace=False) for row in present])
+    row = {"detected attacks tested": int(detected.sum())}
     drops = {}
     for name, columns in (("top-5", ranked), ("random 5", random)):
         hidden = values.copy()
         np.put_along_axis(hidden, columns, np.nan, axis=1)
-        drops[name] = before - attack_probability(classifier, hidden)
+        after = attack_log_odds(classifier, hidden)
+        drops[name] = sigmoid(before) - sigmoid(after)
+        row[f"mean log-odds drop, {name}"] = float(np.mean(before - after))
     top, rand = drops["top-5"], drops["random 5"]
-    return {
-        "detected attacks tested": int(detected.sum()),
-        "share top-5 drop > random drop": float(np.mean(top > rand)),
-        "share of ties": float(np.mean(top == rand)),
-        "mean drop top-5": float(top.mean()),
-        "mean drop random 5": float(rand.mean()),
-        "median drop top-5": float(np.median(top)),
-        "median drop random 5": float(np.median(rand)),
-    }
+    row["share top-5 drop > random drop"] = float(np.mean(top > rand))
+    row["share of ties"] = float(np.mean(top == rand))
+    for name, drop in drops.items():
+        row[f"mean P(attack) drop, {name}"] = float(drop.mean())
+        row[f"median P(attack) drop, {name}"] = float(np.median(drop))
+    row["share flipped to benign, top-5"] = float(np.mean(sigmoid(before) - top < 0.5))
+    row["share flipped to benign, random 5"] = float(np.mean(sigmoid(before) - rand < 0.5))
+    return row
 
 
 def run_dataset(dataset, split, args):
