@@ -88,6 +88,34 @@ def expert_scores(model, split):
     return row
 
 
+def experts_compared(report, min_difference=0.01):
+    """Per attack type: detection rate of each expert alone, their difference with a normal
+    95 % interval, and which expert is better (``"interchangeable"`` unless the interval
+    excludes 0 and the difference is at least ``min_difference``)."""
+    tab, temp, n = (
+        report["tabular_alone_accuracy"],
+        report["temporal_alone_accuracy"],
+        report["count"],
+    )
+    diff = tab - temp
+    half = 1.96 * np.sqrt((tab * (1 - tab) + temp * (1 - temp)) / n)
+    better = np.where(diff > 0, "tabular", "temporal")
+    meaningful = (diff.abs() >= min_difference) & (diff.abs() > half)
+    return pd.DataFrame(
+        {
+            "count": n,
+            "mixture": report["accuracy"],
+            "tabular alone": tab,
+            "temporal alone": temp,
+            "tabular - temporal": diff,
+            "ci95": half,
+            "better expert": np.where(meaningful, better, "interchangeable"),
+            "tabular weight": report["tabular_mean"],
+            "dominant (report)": report["dominant"],
+        }
+    )
+
+
 def sample_per_type(split, per_type):
     """Up to ``per_type`` test flows of each attack type (seeded)."""
     types = split.type_test
@@ -182,8 +210,32 @@ def report(results, splits, cmd, args):
         text += "### Each expert alone beside the mixture, and gate variants\n\n"
         variants = pd.DataFrame.from_dict(res["variants"], orient="index")
         variants.index.name = "MoEClassifier parameters"
+        variants["F1 - default F1"] = (
+            variants["F1 mixture"] - variants.loc["defaults", "F1 mixture"]
+        )
+        routed = variants[
+            (variants["mean abs(tabular - 0.5)"] >= 0.15)
+            & (variants["F1 - default F1"].abs() <= 5e-4)
+        ]
         text += C.markdown_table(variants) + "\n"
-        text += "### Per attack type (gating report)\n\n"
+        text += (
+            "Routing target (mean |tabular weight - 0.5| >= 0.15 with F1 within 0.0005 of "
+            f"the defaults): met by {', '.join(routed.index) or 'no configuration measured'}."
+            "\n\n"
+        )
+        compared = experts_compared(res["gating"])
+        better = compared[compared["better expert"] != "interchangeable"]
+        text += (
+            "### Do the experts differ? Detection rate per attack type, each expert alone\n\n"
+            "`better expert` names one only when the difference is at least 0.01 and its "
+            "normal 95 % interval excludes 0 (rates of 1.0 against 1.0 have no interval: "
+            "interchangeable). "
+            f"{len(better)} of {len(compared)} traffic types have a better expert "
+            f"({', '.join(f'{t}: {b}' for t, b in better['better expert'].items()) or 'none'}); "
+            f"on the others the experts are interchangeable.\n\n"
+        )
+        text += C.markdown_table(compared, floats="{:.4f}") + "\n"
+        text += "### Per attack type (gating report, default model)\n\n"
         text += C.markdown_table(res["gating"], floats="{:.3f}") + "\n"
         text += (
             f"### Feature attributions\n\n`explain_flows(model, flows, top_k={TOP_K})` on "
