@@ -89,18 +89,18 @@ def expert_scores(model, split):
 
 
 def experts_compared(report, min_difference=0.01):
-    """Per attack type: detection rate of each expert alone, their difference with a normal
-    95 % interval, and which expert is better (``"interchangeable"`` unless the interval
-    excludes 0 and the difference is at least ``min_difference``)."""
-    tab, temp, n = (
-        report["tabular_alone_accuracy"],
-        report["temporal_alone_accuracy"],
-        report["count"],
-    )
+    """Per attack type: detection rate of each expert alone, their difference with an
+    Agresti-Caffo 95 % interval (it treats the two rates as independent: conservative for
+    these paired rates), and which expert is better (``"interchangeable"`` unless the
+    interval excludes 0 and the difference is at least ``min_difference``)."""
+    tab, temp = report["tabular_alone_accuracy"], report["temporal_alone_accuracy"]
+    n = report["count"]
     diff = tab - temp
-    half = 1.96 * np.sqrt((tab * (1 - tab) + temp * (1 - temp)) / n)
+    adj_tab, adj_temp = (tab * n + 1) / (n + 2), (temp * n + 1) / (n + 2)
+    center = adj_tab - adj_temp
+    half = 1.96 * np.sqrt((adj_tab * (1 - adj_tab) + adj_temp * (1 - adj_temp)) / (n + 2))
     better = np.where(diff > 0, "tabular", "temporal")
-    meaningful = (diff.abs() >= min_difference) & (diff.abs() > half)
+    meaningful = (diff.abs() >= min_difference) & (center.abs() > half)
     return pd.DataFrame(
         {
             "count": n,
@@ -108,7 +108,8 @@ def experts_compared(report, min_difference=0.01):
             "tabular alone": tab,
             "temporal alone": temp,
             "tabular - temporal": diff,
-            "ci95": half,
+            "interval low": center - half,
+            "interval high": center + half,
             "better expert": np.where(meaningful, better, "interchangeable"),
             "tabular weight": report["tabular_mean"],
             "dominant (report)": report["dominant"],
@@ -228,8 +229,8 @@ def report(results, splits, cmd, args):
         text += (
             "### Do the experts differ? Detection rate per attack type, each expert alone\n\n"
             "`better expert` names one only when the difference is at least 0.01 and its "
-            "normal 95 % interval excludes 0 (rates of 1.0 against 1.0 have no interval: "
-            "interchangeable). "
+            "Agresti-Caffo 95 % interval excludes 0 (the interval treats the two rates as "
+            "independent, which is conservative for rates on the same flows). "
             f"{len(better)} of {len(compared)} traffic types have a better expert "
             f"({', '.join(f'{t}: {b}' for t, b in better['better expert'].items()) or 'none'}); "
             f"on the others the experts are interchangeable.\n\n"
