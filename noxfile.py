@@ -1,8 +1,9 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s tests_core``, ``nox -s lint``, ``nox -s demo``,
+"""Developer sessions: ``nox -s lint``, ``nox -s tests``, ``nox -s tests_core``, ``nox -s demo``,
 ``nox -s bench``.
 
-Every session installs torch==2.13.0 (the CPU wheel) before moeids, so that the
-``torch>=2.2`` requirement does not pull a CUDA build.
+The test environments are defined once, in ``scripts/test.sh`` (the README's test command);
+the test sessions call it, so ``nox -s tests -- -m "not slow"`` and
+``bash scripts/test.sh full -m "not slow"`` run the same thing in the same ``./.venv``.
 """
 
 import nox
@@ -10,24 +11,16 @@ import nox
 nox.options.sessions = ["lint", "tests", "tests_core"]
 
 
-def _install(session, extras):
-    session.install("torch==2.13.0")
-    if "moirai" in extras:
-        session.install("--no-deps", "uni2ts==2.0.0")
-    session.install("-e", f".[{','.join(extras)}]")
-
-
-@nox.session
+@nox.session(python=False)
 def tests(session):
-    _install(session, ["test", "plot", "explain", "moirai", "flows"])
-    session.run("pytest", *session.posargs)
+    """Every extra (moirai included, pandas 2): ``scripts/test.sh full``."""
+    session.run("bash", "scripts/test.sh", "full", *session.posargs, external=True)
 
 
-@nox.session
+@nox.session(python=False)
 def tests_core(session):
-    """Without the moirai extra, as most users install moeids: newest pandas (gluonts pins <3)."""
-    _install(session, ["test", "plot", "explain", "flows"])
-    session.run("pytest", "--ignore=tests/test_detector.py", *session.posargs)
+    """Without the moirai extra, newest pandas: ``scripts/test.sh core``."""
+    session.run("bash", "scripts/test.sh", "core", *session.posargs, external=True)
 
 
 @nox.session
@@ -37,14 +30,13 @@ def lint(session):
     session.run("ruff", "format", "--check", "moeids", "tests", "benchmarks", "noxfile.py")
 
 
-@nox.session
+@nox.session(python=False)
 def demo(session):
-    _install(session, ["plot"])
-    session.run("moeids", "demo", *session.posargs)
+    session.run("bash", "scripts/demo.sh", *session.posargs, external=True)
 
 
-@nox.session
+@nox.session(python=False)
 def bench(session):
-    """``nox -s bench -- --quick`` regenerates docs/results/ in under 10 minutes."""
-    _install(session, ["bench", "moirai"])
-    session.run("python", "benchmarks/run_all.py", *session.posargs)
+    """``nox -s bench -- --quick`` regenerates docs/results/ (see benchmarks/run_all.py)."""
+    session.run("bash", "scripts/bootstrap.sh", "bench,moirai,serve,stream,flows", external=True)
+    session.run(".venv/bin/python", "benchmarks/run_all.py", *session.posargs, external=True)

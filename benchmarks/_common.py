@@ -1,24 +1,9 @@
-"""What the benchmark scripts share: datasets and splits, the models compared, and output.
-
-Datasets (real, from the shared folder; authors cited in each dataset's PROVENANCE.md):
-
-========== ============================================== ========================================
-name       file (relative to the data folder)             source
-========== ============================================== ========================================
-cicids2017 cic_ids2017/cicids2017_improved_sample.shared  CIC-IDS2017 (Sharafaldin et al. 2018),
-           .csv.gz                                        corrected re-extraction (Engelen et al.
-                                                          2021), 42,209 rows, 16 classes
-unsw_nb15  unsw_nb15/UNSW_NB15_testing-set.subset4528     UNSW-NB15 (Moustafa & Slay 2015), official
-           .csv.gz                                        45-column format, 4,528 rows
-ciciot2023 ciciot2023/CICIoT2023_sample.shared.csv.gz     CICIoT2023 (Neto et al. 2023), 39-feature
-                                                          merged CSV, 14,396 rows, 10 families
-nsl_kdd    nsl_kdd/KDDTrain+_20Percent.csv.gz             NSL-KDD (Tavallaee et al. 2009), 25,192
-                                                          rows, 22 classes
-========== ============================================== ========================================
-
-Split (every script, every dataset): stratified by attack type, 70 % train / 30 % test,
-``random_state=SEED``; attack types with fewer than 2 rows are stratified together. Quick mode
-then keeps a stratified subsample of at most ``QUICK_MAX_TRAIN`` / ``QUICK_MAX_TEST`` rows.
+"""What the benchmark scripts share: the datasets and splits (from ``_datasets``), the
+compared models (one XGBoost baseline), metrics, output pages and the command-line
+convention of :func:`add_common_arguments`: ``--data DIR`` (default ``$MOEIDS_DATA`` or
+``../shared/datasets``), ``--out`` (a folder; single-page scripts also take the ``.md``
+file), ``--quick``, ``--datasets NAME ...``, ``--max-train N``; ``--seeds`` where a script
+repeats over seeds. Scripts use it as ``import _common as C``.
 """
 
 from __future__ import annotations
@@ -30,127 +15,37 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import sklearn
 import torch
+from _datasets import (  # noqa: F401  (re-exported: the scripts use C.<name>)
+    BENIGN,
+    DATASETS,
+    QUICK_MAX_TEST,
+    QUICK_MAX_TRAIN,
+    SEED,
+    TEST_SIZE,
+    Dataset,
+    Split,
+    data_dir,
+    load_splits,
+    make_split,
+)
+from _registry import require
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.model_selection import train_test_split
+from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
 
 import moeids
 from moeids import FeatureSplitter, MoEClassifier
-from moeids import datasets as loaders
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-SEED = 0
-TEST_SIZE = 0.3
-QUICK_MAX_TRAIN = 2000
-QUICK_MAX_TEST = 2000
-BENIGN = "Benign"  # every loader maps normal traffic to this attack type
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """One benchmark dataset: loader, file, FeatureSplitter preset and display name."""
-
-    name: str
-    title: str
-    path: str
-    preset: str
-
-    def load(self, data_dir):
-        loader = getattr(loaders, f"load_{self.name}")
-        return loader(Path(data_dir) / self.path)
-
-
-DATASETS = {
-    d.name: d
-    for d in (
-        Dataset(
-            "cicids2017",
-            "CIC-IDS2017 (corrected)",
-            "cic_ids2017/cicids2017_improved_sample.shared.csv.gz",
-            "cicids2017",
-        ),
-        Dataset(
-            "unsw_nb15",
-            "UNSW-NB15 (official 45-col subset)",
-            "unsw_nb15/UNSW_NB15_testing-set.subset4528.csv.gz",
-            "unsw_nb15",
-        ),
-        Dataset(
-            "ciciot2023",
-            "CICIoT2023 (merged sample)",
-            "ciciot2023/CICIoT2023_sample.shared.csv.gz",
-            "ciciot2023",
-        ),
-        Dataset("nsl_kdd", "NSL-KDD (KDDTrain+_20Percent)", "nsl_kdd/KDDTrain+_20Percent.csv.gz",
-                "nsl_kdd"),
-    )
-}  # fmt: skip
-
-
-@dataclass
-class Split:
-    """Train/test parts of one dataset: raw feature frames, 0/1 targets, attack types."""
-
-    X_train: pd.DataFrame
-    X_test: pd.DataFrame
-    y_train: pd.Series
-    y_test: pd.Series
-    type_train: pd.Series
-    type_test: pd.Series
-
-
-def _strata(attack_type):
-    """Attack types, with the ones too rare to stratify merged into one stratum."""
-    counts = attack_type.map(attack_type.value_counts())
-    return attack_type.where(counts >= 2, "(rare)")
-
-
-def _subsample(split_parts, max_rows, seed):
-    X, y, types = split_parts
-    if len(X) <= max_rows:
-        return X, y, types
-    X, _, y, _, types, _ = train_test_split(
-        X, y, types, train_size=max_rows, stratify=_strata(types), random_state=seed
-    )
-    return X, y, types
-
-
-def make_split(bunch, quick, max_train=None):
-    """The documented split of a loaded dataset (see the module docstring); ``max_train``
-    caps the training rows (stratified subsample)."""
-    X_train, X_test, y_train, y_test, t_train, t_test = train_test_split(
-        bunch.data,
-        bunch.target,
-        bunch.attack_type,
-        test_size=TEST_SIZE,
-        stratify=_strata(bunch.attack_type),
-        random_state=SEED,
-    )
-    cap = min(QUICK_MAX_TRAIN if quick else np.inf, max_train or np.inf)
-    if cap < np.inf:
-        X_train, y_train, t_train = _subsample((X_train, y_train, t_train), int(cap), SEED)
-    if quick:
-        X_test, y_test, t_test = _subsample((X_test, y_test, t_test), QUICK_MAX_TEST, SEED)
-    return Split(X_train, X_test, y_train, y_test, t_train, t_test)
-
-
-def load_splits(args, names=None):
-    """``{name: (Dataset, Split)}`` for ``names`` (default ``args.datasets``), in order."""
-    out = {}
-    for name in names or args.datasets:
-        dataset = DATASETS[name]
-        out[name] = dataset, make_split(dataset.load(data_dir(args)), args.quick, args.max_train)
-    return out
 
 
 # --------------------------------------------------------------------------- models
@@ -191,27 +86,51 @@ def temporal_only(frame):
     return frame[[c for c in frame.columns if c.startswith("temporal__")]]
 
 
-def moe_params():
-    """MoEClassifier parameters: library defaults (in quick mode too: fewer rows only)."""
-    return {"random_state": SEED, "device": "cpu"}
+def moe_params(*, seed=SEED):
+    """MoEClassifier parameters: library defaults on the CPU (quick mode too: fewer rows)."""
+    return {"random_state": seed, "device": "cpu"}
 
 
-def xgb_params(quick):
-    return {
-        "n_estimators": 100 if quick else 300,
-        "max_depth": 6,
-        "learning_rate": 0.1,
-        "tree_method": "hist",
-        "n_jobs": 2,
-        "random_state": SEED,
-    }
+def xgb_params(*, seed=SEED):
+    """The one XGBoost baseline: library defaults, with the torch threads and a seed."""
+    return {"random_state": seed, "n_jobs": torch.get_num_threads()}
+
+
+def xgb_description():
+    """The XGBoost baseline of :func:`xgb_params`, in words, for the pages."""
+    try:
+        xgb_version = version("xgboost")
+    except PackageNotFoundError:
+        xgb_version = "(not installed)"
+    return (
+        f"`XGBClassifier` library defaults of xgboost {xgb_version} (100 trees, depth 6, "
+        "learning rate 0.3, `hist`; `random_state` = seed, `n_jobs` = torch threads)"
+    )
+
+
+def models_description():
+    """The sentence that names the compared models' parameters on every page."""
+    return (
+        f"MoE: `MoEClassifier` library defaults (`random_state={SEED}`, CPU); XGBoost: "
+        f"{xgb_description()}; each after `FeatureSplitter(preset)`."
+    )
 
 
 def splitter(dataset, **kwargs):
     return FeatureSplitter(dataset.preset, **kwargs)
 
 
-def make_models(dataset, quick):
+def xgboost(dataset, *, seed=SEED, **splitter_params):
+    """FeatureSplitter (``splitter_params``) + the XGBoost baseline of :func:`xgb_params`."""
+    from xgboost import XGBClassifier
+
+    return Pipeline([
+        ("split", splitter(dataset, **splitter_params)),
+        ("xgb", EncodedLabels(XGBClassifier(**xgb_params(seed=seed)))),
+    ])  # fmt: skip
+
+
+def make_models(dataset, *, seed=SEED):
     """The four compared models, unfitted, each taking the raw feature DataFrame.
 
     - ``MoE``: FeatureSplitter + MoEClassifier (tabular FT-Transformer + temporal 1D CNN).
@@ -220,15 +139,10 @@ def make_models(dataset, quick):
       the temporal columns handed to the tabular expert: one expert, no gate choice).
     - ``1D-CNN (temporal)``: the temporal expert alone, on the timing features only.
     """
-    from xgboost import XGBClassifier
-
-    params = moe_params()
+    params = moe_params(seed=seed)
     return {
         "MoE": Pipeline([("split", splitter(dataset)), ("moe", MoEClassifier(**params))]),
-        "XGBoost": Pipeline([
-            ("split", splitter(dataset)),
-            ("xgb", EncodedLabels(XGBClassifier(**xgb_params(quick)))),
-        ]),
+        "XGBoost": xgboost(dataset, seed=seed),
         "FT-Transformer": Pipeline([
             ("split", splitter(dataset)),
             ("tabular_only", FunctionTransformer(tabular_only)),
@@ -242,14 +156,21 @@ def make_models(dataset, quick):
     }  # fmt: skip
 
 
-def xgb_zero_fill(dataset, quick):
+def xgb_zero_fill(dataset, *, seed=SEED):
     """XGBoost whose missing cells are filled with the raw value 0 (FeatureSplitter "zero")."""
-    from xgboost import XGBClassifier
+    return xgboost(dataset, seed=seed, missing="zero")
 
-    return Pipeline([
-        ("split", splitter(dataset, missing="zero")),
-        ("xgb", EncodedLabels(XGBClassifier(**xgb_params(quick)))),
-    ])  # fmt: skip
+
+def binary_scores(y_true, y_pred):
+    """F1, precision and recall of the attack class (1) and the FN / FP counts of 0/1 labels."""
+    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    return {
+        "f1": f1_score(y_true, y_pred, zero_division=0),
+        "precision": precision_score(y_true, y_pred, zero_division=0),
+        "recall": recall_score(y_true, y_pred, zero_division=0),
+        "fn": int(fn),
+        "fp": int(fp),
+    }
 
 
 class ModelStore:
@@ -268,62 +189,6 @@ class ModelStore:
             self.models[key] = build().fit(X, y)
             print(f"  fitted {key} in {time.perf_counter() - start:.0f} s", flush=True)
         return self.models[key]
-
-
-def best_of(function, repeat=7):
-    """Shortest wall-clock time (s) of ``repeat`` calls of ``function()``."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def matmul_gflops(n=1024, repeat=5):
-    """GFLOP/s of an ``n`` x ``n`` float32 matmul on the CPU (best of ``repeat``)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    return 2 * n**3 / best_of(lambda: a @ b, repeat) / 1e9
-
-
-class PeakMemory:
-    """Peak resident memory (MiB) of this process inside a ``with`` block.
-
-    Linux: the kernel's high-water mark (``VmHWM``) is reset on entry through
-    ``/proc/self/clear_refs``, so the peak is the block's own. Elsewhere (or if the reset is
-    refused) it is the process's lifetime peak from ``getrusage`` and ``scope`` says so.
-    ``added`` is the peak minus the resident memory on entry (NaN without the reset).
-    Torch's allocations are included (unlike ``tracemalloc``).
-    """
-
-    def __enter__(self):
-        self.scope = "block"
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-            self.baseline = self._status("VmRSS")
-        except OSError:
-            self.scope, self.baseline = "process lifetime", None
-        return self
-
-    def __exit__(self, *exc):
-        if self.scope == "block":
-            self.peak = self._status("VmHWM")
-            self.added = self.peak - self.baseline
-        else:
-            import resource
-
-            scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-            self.peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
-            self.added = float("nan")
-        return False
-
-    @staticmethod
-    def _status(field):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-        raise OSError(f"{field} not in /proc/self/status")
 
 
 # --------------------------------------------------------------------------- output
@@ -353,13 +218,11 @@ def environment():
 
 def header(title, cmd, args, extra=""):
     """Markdown preamble every results file starts with."""
-    quick = args.quick
     mode = (
         f"**Quick mode**: at most {QUICK_MAX_TRAIN} training / {QUICK_MAX_TEST} test rows "
-        f"per dataset (stratified), library-default MoE, {xgb_params(True)['n_estimators']} "
-        "XGBoost trees, fewer random draws. Numbers are indicative only."
-        if quick
-        else "Full mode: the documented split of each dataset, library defaults."
+        "per dataset (stratified), fewer random draws. Numbers are indicative only."
+        if args.quick
+        else "Full mode: the documented split of each dataset."
     )
     if args.max_train is not None:
         mode += f" Training rows capped at {args.max_train} per dataset (stratified)."
@@ -367,7 +230,8 @@ def header(title, cmd, args, extra=""):
         f"# {title}\n\n"
         f"Produced by `{cmd}` (do not edit by hand; rerun the command).\n\n"
         f"{mode} Split: stratified by attack type, {int((1 - TEST_SIZE) * 100)} % train / "
-        f"{int(TEST_SIZE * 100)} % test, seed {SEED} (see `benchmarks/_common.py`).\n"
+        f"{int(TEST_SIZE * 100)} % test, seed {SEED} (see `benchmarks/_datasets.py`). "
+        f"Models: {models_description()}\n"
         f"Environment: {environment()}.\n\n{extra}"
     )
 
@@ -387,6 +251,13 @@ def markdown_table(frame, floats="{:.4f}", index=True):
     return "\n".join([head, rule, *rows]) + "\n"
 
 
+def page_path(out, name):
+    """Where a single-page script writes: ``out`` if it names a ``.md`` file, else
+    ``out / name``."""
+    out = Path(out)
+    return out if out.suffix == ".md" else out / name
+
+
 def write(path, text):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -394,26 +265,47 @@ def write(path, text):
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
-def add_common_arguments(parser):
+def add_common_arguments(parser, *, quick=True, datasets=True, max_train=True):
+    """The convention of every script: ``--data``, ``--out``, and where they apply
+    ``--quick``, ``--datasets`` and ``--max-train``. Returns ``parser``."""
     parser.add_argument(
-        "--quick", action="store_true", help="subsample, fewer epochs and draws (< 10 min)"
-    )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=None,
+        "--data", type=Path, default=None, metavar="DIR",
         help="folder of the shared datasets (default: $MOEIDS_DATA or ../shared/datasets)",
-    )
-    parser.add_argument(
-        "--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS),
-        help="datasets to run (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-train", type=int, default=None, metavar="N",
-        help="cap the training rows per dataset (stratified subsample)",
+        "--out", type=Path, default=RESULTS, metavar="PATH",
+        help="output folder; a script that writes one page also takes its .md path "
+        "(default: docs/results)",
     )  # fmt: skip
-    parser.add_argument("--out", type=Path, default=RESULTS, help="output folder")
+    if quick:
+        parser.add_argument(
+            "--quick", action="store_true",
+            help="quick mode: subsampled rows, fewer epochs and draws",
+        )  # fmt: skip
+    if datasets:
+        parser.add_argument(
+            "--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS),
+            metavar="NAME", help="datasets to run: %(choices)s (default: %(default)s)",
+        )  # fmt: skip
+    if max_train:
+        parser.add_argument(
+            "--max-train", type=int, default=None, metavar="N",
+            help="cap the training rows per dataset (stratified subsample)",
+        )  # fmt: skip
     return parser
+
+
+def make_parser(description, **options):
+    """An ``ArgumentParser`` with :func:`add_common_arguments` (``options``) added."""
+    return add_common_arguments(argparse.ArgumentParser(description=description), **options)
+
+
+def parse_args(parser, script, argv=None):
+    """Parse ``argv``, then exit with the install command if ``script`` lacks a module
+    (:func:`_registry.require`), before any data is loaded."""
+    args = parser.parse_args(argv)
+    require(script)
+    return args
 
 
 def moe_params_json(text):
@@ -434,7 +326,3 @@ def add_moe_params_argument(parser):
         "--moe-params", type=moe_params_json, default={}, metavar="JSON",
         help="non-default MoEClassifier parameters as a JSON dict, e.g. '{\"ema_decay\": 0.0}'",
     )  # fmt: skip
-
-
-def data_dir(args):
-    return args.data if args.data is not None else loaders.shared_data_home()

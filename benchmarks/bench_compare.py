@@ -10,7 +10,6 @@ Writes ``compare.md`` to the output folder. ``python benchmarks/bench_compare.py
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import _common as C
@@ -43,7 +42,7 @@ def run(args, store, splits):
                 getattr(split, f"{attr}_test"),
             )
             table, fitted = compare(
-                C.make_models(dataset, args.quick),
+                C.make_models(dataset),
                 {dataset.title: data},
                 benign_label=benign,
                 return_estimators=True,
@@ -98,4 +97,4 @@ def main(args, store=None):
 
 
 if __name__ == "__main__":
-    main(C.add_common_arguments(argparse.ArgumentParser(description=__doc__)).parse_args())
+    main(C.parse_args(C.make_parser(__doc__), __file__))

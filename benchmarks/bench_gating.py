@@ -12,7 +12,6 @@ Writes ``gating.md`` and ``gating_<dataset>_distribution.png`` /
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import _common as C
@@ -26,7 +25,7 @@ def run(args, store, splits, cmd):
         print(f"[gating] {name}", flush=True)
         model = store.get(
             (name, "MoE", "binary"),
-            lambda dataset=dataset: C.make_models(dataset, args.quick)["MoE"],
+            lambda dataset=dataset: C.make_models(dataset)["MoE"],
             split.X_train,
             split.y_train,
         )
@@ -85,4 +84,4 @@ def main(args, store=None):
 
 
 if __name__ == "__main__":
-    main(C.add_common_arguments(argparse.ArgumentParser(description=__doc__)).parse_args())
+    main(C.parse_args(C.make_parser(__doc__), __file__))

@@ -1,16 +1,16 @@
-"""Benchmark MoEClassifier against the issue #3 targets and write docs/results/moe.md.
+"""MoEClassifier against XGBoost over several random splits; writes docs/results/moe.md.
 
 Usage::
 
-    python benchmarks/bench_moe.py [DATA_DIR] [--seeds 0 1 2] [--datasets cicids2017 nsl_kdd]
+    python benchmarks/bench_moe.py [--data DIR] [--seeds 0 1 2] [--datasets cicids2017 nsl_kdd]
                                    [--no-speed] [--moe-params JSON] [--networks K]
-                                   [--threads N] [--out PATH]
+                                   [--threads N] [--out DIR or PATH.md]
 
-``DATA_DIR`` defaults to ``../shared/datasets`` (relative to the repository root). For
-every seed: a stratified 75/25 split of the shared corrected CIC-IDS2017 sample (binary,
-benign vs attack), ``make_pipeline(FeatureSplitter("cicids2017"), MoEClassifier())`` with
-default parameters, test F1, then F1 with 50% of the feature columns removed from the raw
-test frame (5 random column subsets), against XGBoost trained on all features and given
+``--data`` defaults to ``$MOEIDS_DATA`` or ``../shared/datasets``. For every seed: a
+stratified 75/25 split of the shared corrected CIC-IDS2017 sample (binary, benign vs attack),
+FeatureSplitter + MoEClassifier with default parameters, test F1, then F1 with 50% of the
+feature columns removed from the raw test frame (5 random column subsets), against XGBoost
+(the baseline of ``_common.xgb_params``: library defaults) trained on all features and given
 NaN (columns absent) or zeros for the removed columns; the same on NSL-KDD
 (``KDDTrain+_20Percent``). With several seeds, each table ends with the mean F1 and how
 many splits MoE wins, ties and loses against XGBoost (from five splits on, also the mean
@@ -27,45 +27,26 @@ non-default parameters. ``--networks 3`` replaces each MoEClassifier by the soft
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
-import shlex
-import sys
 import time
 import warnings
-from pathlib import Path
 
+import _common as C
 import numpy as np
 import pandas as pd
 import torch
-from _common import add_moe_params_argument, matmul_gflops
+from _timing import matmul_gflops
 from scipy import stats
 from sklearn.ensemble import VotingClassifier
-from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
+from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline
 from torch.utils.flop_counter import FlopCounterMode
 
-from moeids import FeatureSplitter, MoEClassifier
-from moeids.datasets import load_cicids2017, load_nsl_kdd
+from moeids import MoEClassifier
 
-ROOT = Path(__file__).resolve().parents[1]
-DATASETS = {  # name: (file in the data folder, loader, title, description)
-    "cicids2017": (
-        "cic_ids2017/cicids2017_improved_sample.shared.csv.gz",
-        load_cicids2017,
-        "CIC-IDS2017",
-        "corrected CIC-IDS2017 shared sample (Engelen et al. 2021/2022 re-extraction of "
-        "Sharafaldin et al., ICISSP 2018), binary benign vs attack",
-    ),
-    "nsl_kdd": (
-        "nsl_kdd/KDDTrain+_20Percent.csv.gz",
-        load_nsl_kdd,
-        "NSL-KDD",
-        "NSL-KDD `KDDTrain+_20Percent` (Tavallaee et al., CISDA 2009), binary normal vs attack",
-    ),
-}
+DEFAULT_DATASETS = ("cicids2017", "nsl_kdd")
 N_DRAWS = 5
 N_THROUGHPUT = 20_000
 MIN_SPLITS_FOR_INTERVAL = 5  # with fewer, the spread of the differences is barely known
@@ -89,41 +70,23 @@ def difference_interval(differences, test_train_ratio):
     )
 
 
-def moe_pipeline(preset, seed, n_networks=1):
+def moe_pipeline(dataset, seed, n_networks=1):
     """FeatureSplitter + MoEClassifier, or + the soft vote of ``n_networks`` of them."""
     if n_networks == 1:
-        model = MoEClassifier(random_state=seed, **MOE_PARAMS)
+        model = MoEClassifier(**C.moe_params(seed=seed) | MOE_PARAMS)
     else:
         members = [
-            (f"moe{k}", MoEClassifier(random_state=seed + 1000 * k, **MOE_PARAMS))
+            (f"moe{k}", MoEClassifier(**C.moe_params(seed=seed + 1000 * k) | MOE_PARAMS))
             for k in range(n_networks)
         ]
         model = VotingClassifier(members, voting="soft")
-    return make_pipeline(FeatureSplitter(preset), model)
+    return Pipeline([("split", C.splitter(dataset)), ("moe", model)])
 
 
 def networks(pipe):
     """The fitted MoEClassifier(s) at the end of a ``moe_pipeline``."""
     model = pipe[-1]
     return model.estimators_ if isinstance(model, VotingClassifier) else [model]
-
-
-def xgb_pipeline(preset, seed):
-    from xgboost import XGBClassifier
-
-    n_jobs = torch.get_num_threads()
-    return make_pipeline(FeatureSplitter(preset), XGBClassifier(n_jobs=n_jobs, random_state=seed))
-
-
-def scores(y_true, y_pred):
-    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
-    return {
-        "f1": f1_score(y_true, y_pred),
-        "precision": precision_score(y_true, y_pred),
-        "recall": recall_score(y_true, y_pred),
-        "fn": int(fn),
-        "fp": int(fp),
-    }
 
 
 def removed_feature_f1(models, X_test, y_test, features, seed):
@@ -144,16 +107,16 @@ def removed_feature_f1(models, X_test, y_test, features, seed):
     return {name: (float(np.mean(f)), float(np.min(f))) for name, f in results.items()}
 
 
-def evaluate(data, preset, seed, n_networks):
+def evaluate(dataset, data, seed, n_networks):
     """Fit MoE and XGBoost on a stratified 75/25 split; full and 50%-feature F1."""
     y = data.target.to_numpy()
     train, test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=seed)
     X_train, X_test = data.data.iloc[train], data.data.iloc[test]
-    moe = moe_pipeline(preset, seed, n_networks)
+    moe = moe_pipeline(dataset, seed, n_networks)
     start = time.perf_counter()
     moe.fit(X_train, y[train])
     fit_time = time.perf_counter() - start
-    xgb = xgb_pipeline(preset, seed).fit(X_train, y[train])
+    xgb = C.xgboost(dataset, seed=seed).fit(X_train, y[train])
     splitter = moe[0]
     features = [c for cols in splitter.feature_groups_.values() for c in cols]
     removed = removed_feature_f1(
@@ -176,8 +139,8 @@ def evaluate(data, preset, seed, n_networks):
         "n_test": len(test),
         "fit_s": fit_time,
         "epochs": ", ".join(f"{len(n.pretrain_history_)}+{n.n_iter_}" for n in networks(moe)),
-        "moe": scores(y[test], moe_pred),
-        "xgb": scores(y[test], xgb_pred),
+        "moe": C.binary_scores(y[test], moe_pred),
+        "xgb": C.binary_scores(y[test], xgb_pred),
         "removed": removed,
         "gate_tabular": float(gate["tabular"]),
         "errors": errors.groupby(level=0).sum(),
@@ -186,7 +149,7 @@ def evaluate(data, preset, seed, n_networks):
 
 def throughput(data):
     """Flows/s of predict_proba through the pipeline, model FLOPs, matmul GFLOP/s."""
-    pipe = moe_pipeline("cicids2017", 0)
+    pipe = moe_pipeline(C.DATASETS["cicids2017"], C.SEED)
     pipe.fit(data.data, data.target.to_numpy())  # fit on all rows, timed by caller
     rows = np.resize(np.arange(len(data.data)), N_THROUGHPUT)
     frame = data.data.iloc[rows].reset_index(drop=True)
@@ -270,40 +233,55 @@ def fmt_runs(runs, title):
     return lines + [""]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", nargs="?", default=str(ROOT.parent / "shared" / "datasets"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+def parse(argv):
+    parser = C.make_parser(__doc__.splitlines()[0], quick=False, max_train=False)
+    parser.set_defaults(datasets=list(DEFAULT_DATASETS))
     parser.add_argument(
-        "--datasets", nargs="+", choices=DATASETS, default=list(DATASETS), help="what to run"
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[C.SEED],
+        metavar="SEED",
+        help="split seeds (default: 0)",
     )
     parser.add_argument(
         "--no-speed", action="store_true", help="skip the full-size fit and the throughput"
     )
-    add_moe_params_argument(parser)
+    C.add_moe_params_argument(parser)
     parser.add_argument(
-        "--networks", type=int, default=1, help="soft-vote this many MoEClassifiers per model"
+        "--networks",
+        type=int,
+        default=1,
+        metavar="K",
+        help="soft-vote this many MoEClassifiers per model (default: 1)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "results" / "moe.md"))
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    MOE_PARAMS.update(args.moe_params)
+    parser.add_argument(
+        "--threads", type=int, default=None, metavar="N", help="torch threads (default: torch's)"
+    )
+    args = C.parse_args(parser, __file__, argv)
     if args.networks < 1:
         parser.error(f"--networks must be at least 1, got {args.networks}")
     if args.networks > 1 and not args.no_speed:
         parser.error("--networks above 1 needs --no-speed (the speed section times one network)")
+    return args
+
+
+def main(argv=None):
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    MOE_PARAMS.update(args.moe_params)
     warnings.filterwarnings("ignore", category=UserWarning)  # splitter: absent columns
-    data_dir = Path(args.data_dir)
+    data_dir = C.data_dir(args)
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    data = {name: DATASETS[name][1](data_dir / DATASETS[name][0]) for name in args.datasets}
+    datasets = {name: C.DATASETS[name] for name in args.datasets}
+    data = {name: dataset.load(data_dir) for name, dataset in datasets.items()}
     runs = {name: [] for name in args.datasets}
     for seed in args.seeds:
-        for name in args.datasets:
-            runs[name].append(evaluate(data[name], name, seed, args.networks))
-            print(DATASETS[name][2], runs[name][-1]["moe"], runs[name][-1]["xgb"], flush=True)
+        for name, dataset in datasets.items():
+            runs[name].append(evaluate(dataset, data[name], seed, args.networks))
+            print(dataset.title, runs[name][-1]["moe"], runs[name][-1]["xgb"], flush=True)
 
     moe_args = ", ".join(f"{k}={v!r}" for k, v in MOE_PARAMS.items())
     ensemble = (
@@ -312,40 +290,37 @@ def main(argv=None):
         if args.networks > 1
         else ""
     )
-    command = "python benchmarks/bench_moe.py " + shlex.join(
-        ["../shared/datasets" if a == args.data_dir else a for a in (argv or sys.argv[1:])]
-    )
+    command = C.command(None if argv is None else [__file__, *argv])
     lines = [
         "# MoEClassifier benchmark",
         "",
-        f"Written by `{command.strip()}` (`benchmarks/bench_moe.py`).",
+        f"Written by `{command}` (`benchmarks/bench_moe.py`).",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"torch {torch.__version__} with {torch.get_num_threads()} threads, load average "
         f"{load_avg:.1f} at start. Models: `MoEClassifier({moe_args})`"
-        f"{' (other parameters default)' if MOE_PARAMS else ' defaults'}{ensemble}, "
-        "`XGBClassifier()` defaults, each after `FeatureSplitter(preset)`.",
+        f"{' (other parameters default)' if MOE_PARAMS else ' defaults'} on the CPU{ensemble}; "
+        f"XGBoost: {C.xgb_description()}; each after `FeatureSplitter(preset)`.",
         "",
-        "Data: " + "; ".join(DATASETS[name][3] for name in args.datasets) + ". "
+        "Data: "
+        + "; ".join(f"{d.title} ({d.source}), binary benign vs attack" for d in datasets.values())
+        + ". "
         'Stratified 75/25 split per seed. "50% features removed": for each of 5 draws, half '
         "of the raw feature columns the splitter uses are removed from the test frame "
         "(MoE and XGBoost-NaN: columns absent, so missing; XGBoost zero-fill: set to 0).",
         "",
     ]
-    for name in args.datasets:
-        lines += fmt_runs(runs[name], f"{DATASETS[name][2]} (binary)")
+    for name, dataset in datasets.items():
+        lines += fmt_runs(runs[name], f"{dataset.title}, binary")
     if not args.no_speed:
         lines += speed_lines(data_dir)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    print(f"wrote {out}")
+    C.write(C.page_path(args.out, "moe.md"), "\n".join(lines))
 
 
 def speed_lines(data_dir):
     """Time a fit (default, or with ``MOE_PARAMS``) on all CIC-IDS2017 rows and the
     pipeline's throughput."""
-    cic = load_cicids2017(data_dir / DATASETS["cicids2017"][0])
+    cic = C.DATASETS["cicids2017"].load(data_dir)
     start = time.perf_counter()
     speed, pipe = throughput(cic)
     full_fit = time.perf_counter() - start - 4 * speed["seconds"]

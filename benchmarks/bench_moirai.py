@@ -1,8 +1,8 @@
 """MoiraiNLLDetector on windows of real IoT flows; writes ``docs/results/moirai.md``.
 
-    python benchmarks/bench_moirai.py [DATA_DIR] [--threads 2] [--quick] [--out DIR]
+    python benchmarks/bench_moirai.py [--data DIR] [--threads 2] [--quick] [--out DIR]
 
-DATA_DIR defaults to ``../shared/datasets`` (relative to the repository root). Data: the
+``--data`` defaults to ``$MOEIDS_DATA`` or ``../shared/datasets``. Data: the
 shared CICIoT2023 sample (Neto et al., Sensors 2023) and RT-IoT2022 sample (Sharmila &
 Nagapadma, UCI 942, CC BY 4.0); see each folder's PROVENANCE.md.
 
@@ -21,7 +21,6 @@ mix. ``IsolationForest`` sees the same windows flattened.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import shlex
@@ -30,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _common as C
 import numpy as np
 import pandas as pd
 import sklearn
@@ -44,7 +44,6 @@ from moeids.moirai.synthetic import make_synthetic_attacks, mix_windows
 from moeids.moirai.windower import FlowWindower
 from moeids.moirai.windows import CICIOT2023_WINDOW_FEATURES, RT_IOT2022_WINDOW_FEATURES
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
 TRAIN_SHARE = 0.6
 STEALTH = (0.85, 0.90, 0.95)
@@ -253,12 +252,10 @@ def environment(threads, load_start):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", nargs="?", default=str(ROOT.parent / "shared" / "datasets"))
-    parser.add_argument("--threads", type=int, default=2)
+    parser = C.make_parser(__doc__.splitlines()[0], quick=False, datasets=False, max_train=False)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     parser.add_argument("--quick", action="store_true", help="one tiny configuration each")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
-    args = parser.parse_args(argv)
+    args = C.parse_args(parser, __file__, argv)
     given = sys.argv[1:] if argv is None else argv
     command = "python benchmarks/bench_moirai.py " + shlex.join(given)
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -267,7 +264,7 @@ def main(argv=None):
     sections, speed = [], []
     for setup in setups(args.quick):
         print(f"== {setup.name}", flush=True)
-        blocks, skipped = build_windows(setup, args.data_dir)
+        blocks, skipped = build_windows(setup, C.data_dir(args))
         mix, benign_train = training_mix(blocks)
         X_test, y_test, classes = test_set(blocks)
         rows, per_class, fitted = [], {}, {}

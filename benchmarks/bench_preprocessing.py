@@ -1,6 +1,6 @@
 """Time FeatureSplitter on the shared CIC-IDS2017 sample; writes docs/results/preprocessing.md.
 
-    python benchmarks/bench_preprocessing.py [--data DIR] [--out PATH]
+    python benchmarks/bench_preprocessing.py [--data DIR] [--out DIR or PATH.md]
 
 Best of 7 runs per operation, on the corrected CIC-IDS2017 sample (Engelen et al. 2021
 re-extraction of Sharafaldin et al., ICISSP 2018).
@@ -8,11 +8,10 @@ re-extraction of Sharafaldin et al., ICISSP 2018).
 
 from __future__ import annotations
 
-import argparse
 import warnings
-from pathlib import Path
 
 import _common as C
+import _timing as T
 
 from moeids import FeatureSplitter
 from moeids.features.splitter import MissingFeaturesWarning
@@ -20,13 +19,10 @@ from moeids.features.splitter import MissingFeaturesWarning
 N_ROWS = 20_000
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None, help="shared datasets folder")
-    parser.add_argument("--out", type=Path, default=C.RESULTS / "preprocessing.md")
-    args = parser.parse_args()
-    data_dir = args.data if args.data is not None else C.loaders.shared_data_home()
-    flows = C.DATASETS["cicids2017"].load(data_dir).data
+def main(argv=None):
+    parser = C.make_parser(__doc__.splitlines()[0], quick=False, datasets=False, max_train=False)
+    args = C.parse_args(parser, __file__, argv)
+    flows = C.DATASETS["cicids2017"].load(C.data_dir(args)).data
     rows = flows.iloc[:N_ROWS]
     fitted = FeatureSplitter().fit(flows)
     absent = rows.drop(columns=["Flow Duration", "Flow IAT Mean", "Total Fwd Packet"])
@@ -35,18 +31,18 @@ def main():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingFeaturesWarning)
         timings = {
-            f"`fit`, {len(flows):,} rows, `missing='mask'`": C.best_of(
+            f"`fit`, {len(flows):,} rows, `missing='mask'`": T.best_of(
                 lambda: FeatureSplitter().fit(flows)
             ),
-            f"`fit`, {len(flows):,} rows, `missing='median'`": C.best_of(
+            f"`fit`, {len(flows):,} rows, `missing='median'`": T.best_of(
                 lambda: FeatureSplitter(missing="median").fit(flows)
             ),
             f"`transform`, {len(rows):,} rows x {rows.shape[1]} columns -> {n_out} outputs": (
-                C.best_of(lambda: fitted.transform(rows))
+                T.best_of(lambda: fitted.transform(rows))
             ),
-            "same, 3 fitted columns absent": C.best_of(lambda: fitted.transform(absent)),
-            "`transform`, one row": C.best_of(lambda: fitted.transform(rows.iloc[:1])),
-            f"`transform`, {len(rows):,} rows, every cell as text (`astype(str)`)": C.best_of(
+            "same, 3 fitted columns absent": T.best_of(lambda: fitted.transform(absent)),
+            "`transform`, one row": T.best_of(lambda: fitted.transform(rows.iloc[:1])),
+            f"`transform`, {len(rows):,} rows, every cell as text (`astype(str)`)": T.best_of(
                 lambda: fitted.transform(text), repeat=3
             ),
         }
@@ -61,7 +57,7 @@ def main():
         *(f"| {name} | {seconds:.4f} |" for name, seconds in timings.items()),
         "",
     ]
-    C.write(args.out, "\n".join(lines))
+    C.write(C.page_path(args.out, "preprocessing.md"), "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Writes ``robustness.md`` and ``robustness_<dataset>.png``.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import _common as C
@@ -28,15 +27,15 @@ def n_draws(quick):
     return 2 if quick else 5
 
 
-def models(name, dataset, split, store, quick):
+def models(name, dataset, split, store):
     """Fitted binary models: MoE, XGBoost (NaN) and XGBoost (zero-fill)."""
-    built = C.make_models(dataset, quick)
+    built = C.make_models(dataset)
     X, y = split.X_train, split.y_train
     return {
         "MoE": store.get((name, "MoE", "binary"), lambda: built["MoE"], X, y),
         "XGBoost (NaN)": store.get((name, "XGBoost", "binary"), lambda: built["XGBoost"], X, y),
         "XGBoost (zero-fill)": store.get(
-            (name, "XGBoost zero-fill", "binary"), lambda: C.xgb_zero_fill(dataset, quick), X, y
+            (name, "XGBoost zero-fill", "binary"), lambda: C.xgb_zero_fill(dataset), X, y
         ),
     }
 
@@ -45,7 +44,7 @@ def run(args, store, splits):
     curves, profiles = {}, None
     for name, (dataset, split) in splits.items():
         print(f"[robustness] {name}", flush=True)
-        fitted = models(name, dataset, split, store, args.quick)
+        fitted = models(name, dataset, split, store)
         curves[name] = pd.concat(
             {
                 model_name: robustness_curve(
@@ -152,4 +151,4 @@ def main(args, store=None):
 
 
 if __name__ == "__main__":
-    main(C.add_common_arguments(argparse.ArgumentParser(description=__doc__)).parse_args())
+    main(C.parse_args(C.make_parser(__doc__), __file__))

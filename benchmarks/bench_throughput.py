@@ -14,17 +14,17 @@ and the model's achieved GFLOP/s against a float32 matmul measured in the same r
   4096-flow batch, times the model-only flows/s at batch 4096; reference: the best of 5
   timed ``n x n`` float32 matmuls (2 n^3 FLOPs) with the same torch threads.
 - Memory: peak resident memory of the process during the fit and during the batch-4096
-  end-to-end pass (Linux ``VmHWM``, reset per phase; see ``_common.PeakMemory``).
+  end-to-end pass (Linux ``VmHWM``, reset per phase; see ``_timing.PeakMemory``).
 
 Writes ``throughput.md``. ``python benchmarks/bench_throughput.py --help``.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import _common as C
+import _timing as T
 import numpy as np
 import pandas as pd
 import torch
@@ -59,11 +59,11 @@ def run(args, splits):
     params = C.moe_params() | {
         "epochs": 2, "pretrain_epochs": 1, "n_iter_no_change": None,
     }  # fmt: skip
-    moe = C.make_models(dataset, args.quick)["MoE"].set_params(**{
+    moe = C.make_models(dataset)["MoE"].set_params(**{
         f"moe__{k}": v for k, v in params.items()
     })  # fmt: skip
     print(f"[throughput] fitting MoE on {len(split.X_train)} flows", flush=True)
-    with C.PeakMemory() as fit_memory:
+    with T.PeakMemory() as fit_memory:
         start = time.perf_counter()
         moe.fit(split.X_train, split.y_train)
         fit_seconds = time.perf_counter() - start
@@ -76,7 +76,7 @@ def run(args, splits):
         for stage, history in (("1: pretraining (MFM)", clf.pretrain_history_),
                                ("2: end-to-end", clf.history_))
     ]).set_index("stage")  # fmt: skip
-    xgb = C.make_models(dataset, args.quick)["XGBoost"].fit(split.X_train, split.y_train)
+    xgb = C.xgboost(dataset).fit(split.X_train, split.y_train)
 
     print("[throughput] inference", flush=True)
     Xt = moe[:-1].transform(X_pred)
@@ -93,14 +93,14 @@ def run(args, splits):
             row |= {f"{label} flows/s": speed, f"{label} flows timed": timed}
         rows.append(row)  # fmt: skip
     inference = pd.DataFrame(rows).set_index("batch size")
-    with C.PeakMemory() as predict_memory:
+    with T.PeakMemory() as predict_memory:
         flows_per_s(moe.predict_proba, X_pred, 4096, n_predict, budget)
 
     with FlopCounterMode(display=False) as counter:
         clf.predict_proba(Xt.iloc[:4096])
     flops_per_flow = counter.get_total_flops() / min(4096, len(Xt))
     achieved = flops_per_flow * inference.loc[4096, "MoE model only flows/s"] / 1e9
-    reference = C.matmul_gflops(n_matmul)
+    reference = T.matmul_gflops(n_matmul)
     compute = pd.DataFrame([
         {"quantity": "MoE FLOPs per flow (forward)", "value": flops_per_flow},
         {"quantity": "MoE achieved GFLOP/s (model only, batch 4096)", "value": achieved},
@@ -147,4 +147,4 @@ def main(args, store=None):
 
 
 if __name__ == "__main__":
-    main(C.add_common_arguments(argparse.ArgumentParser(description=__doc__)).parse_args())
+    main(C.parse_args(C.make_parser(__doc__, datasets=False), __file__))

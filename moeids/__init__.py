@@ -25,7 +25,18 @@ _LAZY = {
     "save": "moeids.persistence",
     "load": "moeids.persistence",
 }
-_SUBMODULES = {"analysis", "datasets", "features", "moe", "moirai", "persistence"}
+_SUBMODULES = {
+    "analysis",
+    "datasets",
+    "distributed",
+    "features",
+    "flows",
+    "moe",
+    "moirai",
+    "persistence",
+    "scoring",
+    "thresholds",
+}
 
 __all__ = [*_LAZY, *sorted(_SUBMODULES), "__version__"]
 

@@ -238,6 +238,32 @@ def test_predict_multi_file_parquet_in_chunks(capsys, model_path, model, flows, 
     assert [list(m) for m in got["missing_features"]] == want["missing_features"].tolist()
 
 
+def test_predict_on_dask_equals_in_memory_scores(capsys, model_path, model, flows, tmp_path):
+    pytest.importorskip("distributed")
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    for k, part in enumerate((flows.iloc[:150], flows.iloc[150:])):
+        part.to_parquet(folder / f"part{k}.parquet", row_group_size=50)
+    out = tmp_path / "decisions.parquet"
+    args = ["predict", str(model_path), str(folder), "--out", str(out), "--dask", "threads"]
+    assert main(args) == 0
+    assert "Scored 292 flows on Dask (threads)" in capsys.readouterr().out
+    got, want = pd.read_parquet(out), _expected(model, flows)
+    np.testing.assert_array_equal(got["label"], want["label"])
+    np.testing.assert_allclose(got["attack_probability"], want["attack_probability"], atol=1e-6)
+    bad = [
+        "predict",
+        str(model_path),
+        str(CIC),
+        "--out",
+        str(tmp_path / "d.csv"),
+        "--dask",
+        "threads",
+    ]
+    assert main(bad) == 2  # Dask writes Parquet only
+    assert "--out must end in .parquet" in capsys.readouterr().err
+
+
 def test_predict_json_lines_marks_missing_features(model_path, flows, tmp_path):
     partial = flows.drop(columns=["Flow Duration", "Protocol"]).iloc[:10]
     partial.to_csv(tmp_path / "partial.csv", index=False)
@@ -313,6 +339,7 @@ def test_evaluate_prints_the_tables_and_plots(capsys, model_path, tmp_path):
 # ----------------------------------------------------------------------------- demo
 
 
+@pytest.mark.slow  # a default-size MoEClassifier on the bundled sample (1-2 min)
 def test_demo_trains_evaluates_and_explains(capsys, tmp_path):
     assert main(["demo", "--draws", "1", "--verbose", "0", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

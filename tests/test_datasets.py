@@ -404,6 +404,7 @@ SHARED_LOADERS = {
 }
 
 
+@pytest.mark.slow  # hashes and loads every shared file (~40 s)
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared datasets not found at {SHARED}")
 @pytest.mark.parametrize("folder", SHARED_LOADERS)
 def test_shared_files_match_provenance(folder):

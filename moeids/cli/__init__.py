@@ -18,7 +18,7 @@ from ._common import ArgumentParser, CommandError, HelpFormatter
 __all__ = ["build_parser", "main"]
 
 # Modules of moeids.cli, one per command, in the order ``moeids --help`` lists them.
-_COMMANDS = ("train", "predict", "evaluate", "scan", "demo")
+_COMMANDS = ("train", "predict", "evaluate", "scan", "stream", "demo")
 
 # Errors about the user's inputs: their message is the whole story.
 _INPUT_ERRORS = (CommandError, ValueError, TypeError, KeyError, OSError, ImportError)

@@ -82,6 +82,8 @@ def predict(args) -> int:
 
     if args.chunk_size < 1:
         raise CommandError(f"--chunk-size must be at least 1, got {args.chunk_size}")
+    if args.dask is not None:
+        return _predict_on_dask(args)
     output_format(args.out)
     out = check_writable(args.out)
     paths = expand_inputs(args.data)
@@ -106,6 +108,27 @@ def predict(args) -> int:
         f"Scored {rows} flows from {len(paths)} file(s) in {chunks} chunk(s) in {seconds:.1f} s "
         f"({rows / max(seconds, 1e-9):,.0f} flows/s); {attacks} labelled attack. "
         f"Decisions: {out}"
+    )
+    return 0
+
+
+def _predict_on_dask(args) -> int:
+    """``--dask SCHEDULER``: score one file, folder or glob on Dask into Parquet."""
+    from moeids.distributed import score_archive
+
+    if len(args.data) != 1:
+        raise CommandError("--dask takes one DATA: a file, a folder or a glob")
+    if args.out.suffix not in ("", ".parquet"):
+        raise CommandError("--dask writes Parquet: --out must end in .parquet or be a folder")
+    model = check_classifier(load_model_arg(args.model, args.allow_pickle), args.model)
+    start = time.perf_counter()
+    out, rows = score_archive(
+        model, args.data[0], args.out, scheduler=args.dask, keep=tuple(args.keep)
+    )
+    seconds = time.perf_counter() - start
+    print(
+        f"Scored {rows} flows on Dask ({args.dask}) in {seconds:.1f} s "
+        f"({rows / max(seconds, 1e-9):,.0f} flows/s). Decisions: {out}"
     )
     return 0
 
@@ -143,6 +166,13 @@ def add_parser(commands) -> None:
         default=[],
         metavar="COLUMN",
         help="input column to copy to the output, repeatable (default: none)",
+    )
+    run.add_argument(
+        "--dask",
+        metavar="SCHEDULER",
+        help="score on Dask instead: 'local:N' (N local worker processes), a tcp:// "
+        "scheduler address or a scheduler file; --out is then a .parquet file or a folder "
+        "(default: none, in this process)",
     )
     run.add_argument("--verbose", type=int, default=1, help="0 quiet, 1 progress bar")
     run.set_defaults(handler=predict)

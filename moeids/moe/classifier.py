@@ -9,6 +9,7 @@ describes the design, the defaults and how missing features are handled.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -25,11 +26,14 @@ from ..features.names import EXPERTS, feature_groups_from_names, input_name, mis
 from ..persistence import TorchPickleMixin, load, save
 from .attribution import explained_class, feature_attributions, top_features
 from .inputs import (
+    UNLABELED,
+    UnlabeledRowsWarning,
     categorical_cardinalities,
     check_categorical_codes,
     check_has_values,
     encode_labels,
 )
+from .novelty import NoveltyMixin
 from .tokenizer import FeatureTokenizer
 from .training import PREDICT_BATCH_SIZE, MoETrainingMixin
 
@@ -49,7 +53,9 @@ class MoEOutput(NamedTuple):
     """(n, n_features) float32, the validated input (NaN = missing)"""
 
 
-class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEstimator):
+class MoEClassifier(
+    NoveltyMixin, MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEstimator
+):
     """Mixture of a tabular expert (FT-Transformer) and a temporal expert (1D CNN).
 
     Each expert embeds its own feature group; a gate weighs the two embeddings per sample
@@ -157,6 +163,24 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
     verbose : int, default=0
         1 prints a line per epoch (losses, validation F1, time) and a progress bar for
         long epochs.
+    novelty_fpr : float in [0, 0.5], default=0.0
+        Fusion with the novelty score (:meth:`novelty_score`): a flow whose score is
+        above ``1 - novelty_fpr`` (the tail that holds about this share of the benign
+        validation flows) is flagged as an attack even when the classifier calls it
+        benign (``predict``, ``predict_proba``, ``decision_function``, ``explain``). Read
+        at prediction time, so it can be changed after ``fit``. 0 turns fusion off.
+    novelty_masks : int, default=3
+        Fixed masks of the novelty score: each present tabular feature is hidden by
+        one of them and reconstructed from the others (3 hides about a third, as the
+        ``mask_ratio`` of stage 1).
+    unlabeled_benign : bool, default=False
+        Whether the unlabeled rows (``y = -1``) are mostly benign: they then join the
+        benign reference of the novelty score. They always join stage 1 and never the
+        supervised loss.
+    benign_label : label or "auto", default="auto"
+        The benign class (the novelty score's reference; what fusion overrides).
+        ``"auto"``: the class 0 or a class named benign or normal (any case); without
+        one, the reference is every labeled flow and fusion is off.
 
     Attributes
     ----------
@@ -183,6 +207,12 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         metrics.
     n_iter_ : int
         Epochs run in stage 2, ``refit_epochs`` included.
+    novelty_reference_ : ndarray of shape (n_reference,) or None
+        Sorted raw novelty of the benign reference flows (the validation ones when
+        there are enough); None when stage 1 did not run (no novelty score). The
+        stage-1 tabular expert and its MFM head are kept in ``module_.novelty``.
+    benign_class_ : int or None
+        Index in ``classes_`` of the benign class (see ``benign_label``).
 
     Examples
     --------
@@ -218,6 +248,10 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "novelty_fpr": [Interval(Real, 0, 0.5, closed="both")],
+        "novelty_masks": [Interval(Integral, 1, None, closed="left")],
+        "unlabeled_benign": ["boolean"],
+        "benign_label": "no_validation",
     }
 
     def __init__(
@@ -248,6 +282,10 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         device="auto",
         random_state=None,
         verbose=0,
+        novelty_fpr=0.0,
+        novelty_masks=3,
+        unlabeled_benign=False,
+        benign_label="auto",
     ):
         self.d_model = d_model
         self.n_layers = n_layers
@@ -274,6 +312,10 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.novelty_fpr = novelty_fpr
+        self.novelty_masks = novelty_masks
+        self.unlabeled_benign = unlabeled_benign
+        self.benign_label = benign_label
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -303,7 +345,10 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         X : array-like of shape (n_samples, n_features)
             NaN marks a missing value. Column groups come from ``group__name`` names.
         y : array-like of shape (n_samples,)
-            Class labels (at least two classes).
+            Class labels (at least two classes); -1 (numeric labels) marks an
+            unlabeled row (scikit-learn's semi-supervised convention): it takes part
+            in stage 1 and, with ``unlabeled_benign``, in the novelty reference, never
+            in the supervised loss, and -1 is not a class.
 
         Returns
         -------
@@ -315,7 +360,18 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         )
         X = np.ascontiguousarray(X, dtype=np.float32)
         check_has_values(X)
-        self.classes_, y_encoded = encode_labels(y)
+        unlabeled = (y == UNLABELED) if y.dtype.kind in "iuf" else np.zeros(len(y), bool)
+        if unlabeled.any():  # never silent: labels {-1, 1} would otherwise lose their -1 rows
+            warnings.warn(
+                f"{int(unlabeled.sum())} of {len(y)} rows have y == -1 and are treated as "
+                "unlabeled (pretraining and novelty reference only, never the supervised "
+                "loss); encode a class -1 with another value",
+                UnlabeledRowsWarning,
+                stacklevel=2,
+            )
+        self.classes_, labeled = encode_labels(y[~unlabeled], unlabeled=int(unlabeled.sum()))
+        y_encoded = np.full(len(y), -1, dtype=np.int64)
+        y_encoded[~unlabeled] = labeled
         names = getattr(self, "feature_names_in_", None)
         self.feature_groups_ = feature_groups_from_names(
             names if names is not None else [""] * X.shape[1]
@@ -342,10 +398,7 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
             (n_samples, n_classes), gate weights (n_samples, 2) in ``EXPERTS`` order
             (``tabular``, ``temporal``) and the validated input (n_samples, n_features).
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite="allow-nan")
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        check_categorical_codes(X, self.feature_groups_, self._feature_names(), fitting=False)
+        X = self._validated(X)
         net = self.module_
         net.eval()
 
@@ -361,20 +414,42 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
             gate[:, EXPERTS.index(name)] = weights[:, k]
         return MoEOutput(logits, proba, gate, X)
 
+    def _validated(self, X) -> np.ndarray:
+        """``X`` checked against the fitted columns: float32 (n_samples, n_features)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite="allow-nan")
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        check_categorical_codes(X, self.feature_groups_, self._feature_names(), fitting=False)
+        return X
+
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
-        return self.forward(X).proba
+        """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``.
+
+        With fusion (``novelty_fpr > 0``), a flow in the novelty tail has benign
+        probability 0 (its mass goes to the attack classes, in proportion)."""
+        output = self.forward(X)
+        novelty = self._novelty_fires(output.values)
+        return output.proba if novelty is None else self._fused_proba(output.proba, novelty[1])
 
     def predict(self, X) -> np.ndarray:
-        """Predicted labels, shape (n_samples,)."""
-        logits = self.forward(X).logits
-        return self.classes_[logits.argmax(1)]
+        """Predicted labels, shape (n_samples,); with fusion, a flow in the novelty tail
+        gets its most probable attack class."""
+        scores = self.decision_function(X)
+        return self.classes_[(scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(1)]
 
     def decision_function(self, X) -> np.ndarray:
         """Logit margins: shape (n_samples,) for binary (> 0 means ``classes_[1]``),
-        else the logits, shape (n_samples, n_classes)."""
-        logits = self.forward(X).logits
-        return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
+        else the logits, shape (n_samples, n_classes). With fusion, a flow in the
+        novelty tail gets the largest float32 margin (binary) or the smallest benign
+        logit."""
+        output = self.forward(X)
+        logits, novelty = output.logits.copy(), self._novelty_fires(output.values)
+        if novelty is not None:
+            logits[novelty[1], self.benign_class_] = np.finfo(np.float32).min
+        if len(self.classes_) != 2:
+            return logits
+        largest = np.finfo(np.float32).max
+        return np.clip(logits[:, 1] - logits[:, 0], -largest, largest)
 
     def predict_gating(self, X) -> pd.DataFrame:
         """Per-sample expert weights.
@@ -403,11 +478,18 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         explanation : DataFrame with n_samples rows
             ``prediction`` (label), ``confidence`` (its probability), ``tabular`` and
             ``temporal`` (gate weights), ``missing_features`` (list of the names of the
+<<<<<<< HEAD
             columns that were NaN in that row) and, with ``top_k``, ``top_features``: a
             dict of input feature name (``group__`` prefix dropped) -> signed
             contribution to the log-odds of the explained class (``classes_[1]`` for a
             binary model, else the predicted class), most supporting first. The index
             is ``X``'s for a DataFrame.
+=======
+            columns that were NaN in that row). The index is ``X``'s for a DataFrame.
+            With fusion (``novelty_fpr > 0``), prediction and confidence are the fused
+            ones, plus ``novelty_score`` and ``fired`` (``"classifier"``,
+            ``"novelty"``, ``"both"`` or ``"none"``: which of the two flags the flow).
+>>>>>>> main
         """
         if top_k is not None and (
             not isinstance(top_k, Integral) or isinstance(top_k, bool) or top_k < 1
@@ -415,17 +497,24 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
             raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
         _, proba, gate, values = self.forward(X)
         missing = missing_names(values, self._feature_names())
+<<<<<<< HEAD
         best = proba.argmax(1)
+=======
+        novelty = self._novelty_fires(values)
+        fused = proba if novelty is None else self._fused_proba(proba, novelty[1])
+        best = fused.argmax(1)
+>>>>>>> main
         frame = pd.DataFrame(
             {
                 "prediction": self.classes_[best],
-                "confidence": proba[np.arange(len(proba)), best],
+                "confidence": fused[np.arange(len(fused)), best],
                 "tabular": gate[:, 0],
                 "temporal": gate[:, 1],
                 "missing_features": missing,
             },
             index=_index(X),
         )
+<<<<<<< HEAD
         if top_k is not None:
             target = explained_class(proba)
             scores = feature_attributions(self, values, target)
@@ -433,6 +522,9 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
             supports = np.where(best == target, 1.0, -1.0)
             frame["top_features"] = top_features(scores, values, names, supports, top_k)
         return frame
+=======
+        return frame if novelty is None else self._with_novelty(frame, proba, *novelty)
+>>>>>>> main
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:

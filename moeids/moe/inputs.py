@@ -12,6 +12,8 @@ from sklearn.utils.multiclass import check_classification_targets
 
 __all__ = [
     "MAX_CATEGORICAL_CODE",
+    "UNLABELED",
+    "UnlabeledRowsWarning",
     "categorical_cardinalities",
     "check_categorical_codes",
     "check_has_values",
@@ -23,9 +25,21 @@ MAX_CATEGORICAL_CODE = 100_000
 embedding, so a huge code would allocate a huge table. ``FeatureSplitter`` numbers the
 categories of a column 1..k (k at most its ``max_categories``)."""
 
+UNLABELED = -1
 
-def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+class UnlabeledRowsWarning(UserWarning):
+    """Rows with ``y == -1`` were treated as unlabeled (scikit-learn's semi-supervised code)."""
+
+
+"""The label of an unlabeled row (numeric ``y`` only; scikit-learn's semi-supervised
+convention)."""
+
+
+def encode_labels(y: np.ndarray, unlabeled: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Classes and encoded labels of ``y`` (n_samples,); at least two classes.
+
+    ``unlabeled`` (the number of rows removed as ``y = -1``) only words the errors.
 
     Returns
     -------
@@ -50,9 +64,13 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"y mixes labels of types {kinds} that cannot be ordered; use one type"
         ) from exc
     if len(classes) < 2:
-        raise ValueError(
-            f"MoEClassifier needs samples of at least 2 classes in y; got only class {classes[0]!r}"
+        got = f"only class {classes[0]!r}" if len(classes) else "no labeled row"
+        note = (
+            f" (besides {unlabeled} unlabeled row(s), y = -1; if -1 is a class, recode it)"
+            if unlabeled
+            else ""
         )
+        raise ValueError(f"MoEClassifier needs samples of at least 2 classes in y; got {got}{note}")
     return classes, encoded
 
 

@@ -41,17 +41,25 @@ class MoETrainingMixin:
     def _fit_network(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
         """Split, build, scale and train ``module_``; set the histories.
 
-        ``X`` (n_samples, n_features) float32, ``y`` (n_samples,) encoded labels.
+        ``X`` (n_samples, n_features) float32, ``y`` (n_samples,) encoded labels, -1 for
+        unlabeled rows: they join stage 1 and the novelty reference, not stage 2.
         """
         train, val = holdout_split(y, self.validation_fraction, seed)
         X_all, y_all = to_tensor(X), torch.from_numpy(y.astype(np.int64))
         X_train, y_train, X_val, y_val = X_all[train], y_all[train], X_all[val], y_all[val]
+        self.novelty_reference_ = None
         with seeded(seed, self.device_):
             self.module_ = self._build_network()
             self.module_.fit_scaling(X_train)
             self.module_.to(self.device_)
             generator = torch.Generator().manual_seed(seed)
             self.pretrain_history_ = self.pretrain_phase(X_train, X_val, generator, seed)
+            pretrained = self.__dict__.pop("_mfm_head", None)
+            if pretrained is not None:
+                pretrained = copy.deepcopy(self.module_.experts["tabular"]), pretrained
+            with_unlabeled = (X_train, y_train, X_val, y_val)
+            X_train, y_train = X_train[y_train >= 0], y_train[y_train >= 0]
+            X_val, y_val = X_val[y_val >= 0], y_val[y_val >= 0]
             class_weight = self.loss_class_weight(y_train)
             loss_fn = partial(self.get_loss, class_weight=class_weight)
             validate = None
@@ -63,9 +71,17 @@ class MoETrainingMixin:
             if len(X_val) and self.refit_epochs:
                 all_rows = [torch.cat([X_train, X_val]), torch.cat([y_train, y_val])]
                 history += self.refit_phase(loss_fn, all_rows, generator, first_epoch=len(history))
+            if pretrained is not None:
+                self._fit_novelty(*pretrained, *with_unlabeled, seed)
         self.history_ = history
 
     def _build_network(self) -> MoENetwork:
+        net = self._build_classifier_network()
+        if getattr(self, "novelty_reference_", None) is not None:  # loading a fitted model
+            net.novelty = self._novelty_module(net)
+        return net
+
+    def _build_classifier_network(self) -> MoENetwork:
         groups = self.feature_groups_
         return MoENetwork(
             num_columns=np.flatnonzero(groups == "tabular").tolist(),
@@ -133,6 +149,7 @@ class MoETrainingMixin:
         if train[2].all():
             return []
         head = MFMHead(len(net.num_columns), net.cat_cardinalities.tolist(), self.d_model)
+        self._mfm_head = head  # kept by _fit_network for the novelty score
         model = torch.nn.ModuleDict({"encoder": net.experts["tabular"], "head": head})
         model.to(self.device_)
         validate = None

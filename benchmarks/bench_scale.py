@@ -1,0 +1,236 @@
+"""Scoring a flow archive past one process: Dask with 1 and 2 workers, and out of core.
+
+- Archive: ``--flows`` rows (default 10 million) RESAMPLED with replacement (seed 0) from the
+  real CIC-IDS2017 corrected sample (``cic_ids2017/cicids2017_improved_sample.shared.csv.gz``,
+  42,209 flows), written as ``--files`` Parquet files in row groups of ``--row-group`` rows
+  under ``--archive`` (kept and reused when it already holds that many rows). Every flow
+  of the archive is a copy of a real flow; the archive is not new traffic.
+- Model: FeatureSplitter + MoEClassifier, library-default architecture, fitted for 1
+  epoch (no pretraining) on 2,000 flows of the documented split (the work per flow is the
+  default model's; its accuracy is not the point here). Shipped to the workers as an object.
+- Dask: :func:`moeids.distributed.score_archive` (Parquet in, Parquet folder out) on a
+  ``LocalCluster`` of N worker processes x 1 dask thread (127.0.0.1), each task with
+  ``threads_per_worker=1`` torch thread, N = 1 and 2, workers started and torch imported
+  before the clock starts. Time includes reading, scoring and writing; peak memory per
+  worker: each worker's ``VmHWM`` (reset before the run). ``--repeat`` runs of each,
+  interleaved (1, 2, 1, 2, ...); the table shows the fastest run of each.
+- Out of core without Dask: a fresh process (1 torch thread) reads the archive one row
+  group at a time with pyarrow, scores it with :func:`moeids.scoring.score_flows` and
+  appends the decisions to one Parquet file; its peak RSS (``VmHWM``) is for the whole
+  process (Python, torch and the model included).
+
+Writes ``scale.md``. ``python benchmarks/bench_scale.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import time
+from pathlib import Path
+
+import _common as C
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import moeids
+from moeids.distributed import score_archive
+from moeids.scoring import score_flows
+
+
+def build_archive(data, folder, n_flows, n_files, row_group, seed=C.SEED):
+    """Write ``n_flows`` resampled real flows as ``n_files`` Parquet files; returns them."""
+    files = [folder / f"cicids2017_resampled-{k:03d}.parquet" for k in range(n_files)]
+    existing = sorted(folder.glob("*.parquet")) if folder.exists() else []
+    if existing == files and sum(pq.ParquetFile(f).metadata.num_rows for f in files) == n_flows:
+        return files
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for path, rows in zip(files, np.array_split(np.arange(n_flows), n_files), strict=True):
+        with pq.ParquetWriter(path, pa.Schema.from_pandas(data, preserve_index=False)) as out:
+            for start in range(0, len(rows), row_group):
+                n = min(row_group, len(rows) - start)
+                chunk = data.iloc[rng.integers(0, len(data), n)].reset_index(drop=True)
+                out.write_table(pa.Table.from_pandas(chunk, preserve_index=False))
+    return files
+
+
+def _vmhwm_reset():
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _vmhwm_mib():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _warm_up():
+    """Import torch and moeids in a worker before the clock starts."""
+    import moeids.scoring  # noqa: F401
+
+
+def run_dask(model, archive, out, n_workers):
+    """(seconds, flows scored, peak MiB and CPU seconds of each worker) on a fresh
+    LocalCluster."""
+    from distributed import Client, LocalCluster
+
+    shutil.rmtree(out, ignore_errors=True)
+    cluster = LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    )
+    with cluster, Client(cluster) as client:
+        client.run(_warm_up)
+        client.run(_vmhwm_reset)
+        cpu = client.run(time.process_time)
+        start = time.perf_counter()
+        _, n_flows = score_archive(model, archive, out, scheduler=client, threads_per_worker=1)
+        seconds = time.perf_counter() - start
+        cpu = [t - cpu[w] for w, t in sorted(client.run(time.process_time).items())]
+        peaks = [p for _, p in sorted(client.run(_vmhwm_mib).items())]
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds, n_flows, peaks, cpu
+
+
+def out_of_core(model_path, files, out, batch_rows, queue):
+    """Score ``files`` one row group at a time in this (fresh) process; put the results."""
+    import torch
+
+    torch.set_num_threads(1)
+    model = moeids.load(model_path)
+    start, cpu, rows, batches, writer = time.perf_counter(), time.process_time(), 0, 0, None
+    for path in files:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+            table = pa.Table.from_pandas(score_flows(model, batch.to_pandas()))
+            writer = writer or pq.ParquetWriter(out, table.schema)
+            writer.write_table(table)
+            rows, batches = rows + batch.num_rows, batches + 1
+    writer.close()
+    cpu = time.process_time() - cpu
+    queue.put((time.perf_counter() - start, rows, batches, _vmhwm_mib(), cpu))
+
+
+def run_out_of_core(model_path, files, out, batch_rows):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=out_of_core, args=(model_path, files, out, batch_rows, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    Path(out).unlink(missing_ok=True)
+    return result
+
+
+def fit_model(args):
+    dataset = C.DATASETS["cicids2017"]
+    bunch = dataset.load(C.data_dir(args))
+    split = C.make_split(bunch, quick=True)
+    params = C.moe_params() | {"epochs": 1, "pretrain_epochs": 0, "n_iter_no_change": None}
+    model = C.Pipeline([("split", C.splitter(dataset)), ("moe", C.MoEClassifier(**params))])
+    return model.fit(split.X_train, split.y_train), bunch.data
+
+
+def _row(run, seconds, rows, one, peaks, cpu, cpu_one):
+    return {
+        "run": run,
+        "flows": rows,
+        "seconds": seconds,
+        "flows/s": rows / seconds,
+        "speed-up vs 1 worker (wall)": one / seconds,
+        "CPU s per worker": " / ".join(f"{c:.0f}" for c in cpu),
+        "speed-up with a free core per worker (CPU time)": cpu_one / max(cpu),
+        "peak RSS per worker (MiB)": " / ".join(f"{p:.0f}" for p in peaks),
+    }
+
+
+def report(args, n_flows, dask_rows, ooc, loads):
+    _, one, _, _, cpu_one = dask_rows[0]
+    cpu_one = cpu_one[0]
+    rows = [
+        _row(f"Dask, {n} worker{'s' * (n > 1)} x 1 thread", s, r, one, p, c, cpu_one)
+        for n, s, r, p, c in dask_rows
+    ]
+    seconds, flows, groups, peak, cpu = ooc
+    rows.append(_row(
+        f"out of core, no Dask, 1 process x 1 thread ({groups} row groups)",
+        seconds, flows, one, [peak], [cpu], cpu_one,
+    ))  # fmt: skip
+    rows[-1]["peak RSS per worker (MiB)"] += " (whole process)"
+    table = pd.DataFrame(rows)
+    size = "the 10-million-flow archive" if n_flows >= 10_000_000 else (
+        f"a {n_flows:,}-flow archive (smaller than the 10 million flows of the issue's target: "
+        "the shared 2-core machine was busy; the 10M command is below)"
+    )  # fmt: skip
+    text = (
+        "# Scoring a flow archive at scale (Dask and out of core)\n\n"
+        f"Produced by `{C.command()}` (do not edit by hand; rerun the command).\n\n"
+        f"Method: see the docstring of `benchmarks/bench_scale.py`. This page scores {size}. "
+        f"Load average (1 min) before / after the runs: {loads[0]:.1f} / {loads[1]:.1f} on "
+        f"{os.cpu_count()} CPUs shared with other jobs, and the benchmark ran under `nice`: "
+        "its workers shared whatever CPU the other jobs left, so the wall-clock speed-up "
+        "understates what two free cores give. *CPU s per worker* is each worker's own CPU "
+        "time (`time.process_time`); *speed-up with a free core per worker* = the 1-worker "
+        "CPU time / the largest worker CPU time of the run: the wall speed-up the run would "
+        "have if each worker had a core to itself (an estimate; dask's scheduler, in the "
+        "calling process, is not counted).\nEnvironment: "
+        f"{C.environment()}.\n\n"
+        + C.markdown_table(table, floats="{:,.2f}", index=False)
+        + "\nTargets (issue #22): 2 workers >= 1.7x the flows/s of 1 worker; 10 million flows "
+        "out of core with peak RSS < 2 GiB.\n\n"
+        "The 10-million-flow run (the archive is kept under `--archive`, by default in the "
+        "temporary folder):\n\n"
+        "    python benchmarks/bench_scale.py --flows 10000000 --files 20\n"
+    )
+    C.write(args.out / "scale.md", text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--flows", type=int, default=10_000_000)
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--row-group", type=int, default=100_000, help="rows per row group")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="Dask runs per worker count; the fastest is shown"
+    )
+    parser.add_argument(
+        "--archive", type=Path, default=None,
+        help="archive folder (default: a temporary folder named after --flows, kept)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--data", type=Path, default=None, help="shared datasets (default: ../shared/datasets)"
+    )
+    parser.add_argument("--out", type=Path, default=C.RESULTS, help="output folder")
+    args = parser.parse_args(argv)
+    import tempfile
+
+    archive = args.archive or Path(tempfile.gettempdir()) / f"moeids-scale-{args.flows}"
+    loads = [os.getloadavg()[0]]
+    model, data = fit_model(args)
+    files = build_archive(data, archive, args.flows, args.files, args.row_group)
+    print(f"archive: {len(files)} files, {args.flows:,} flows in {archive}", flush=True)
+    model_path = archive.with_name(archive.name + "-model.safetensors")
+    moeids.save(model, model_path)
+    results = {}
+    for _ in range(args.repeat):  # interleaved, so that both see the same background load
+        for n in (1, 2):
+            seconds, rows, peaks, cpu = run_dask(model, archive, archive.with_name("scores"), n)
+            print(f"dask {n} workers: {rows / seconds:,.0f} flows/s, peaks {peaks}, cpu {cpu}")
+            if n not in results or seconds < results[n][1]:
+                results[n] = (n, seconds, rows, peaks, cpu)
+    results = [results[1], results[2]]
+    ooc = run_out_of_core(
+        model_path, files, archive.with_name("scores-ooc.parquet"), args.row_group
+    )
+    print(f"out of core: {ooc[1] / ooc[0]:,.0f} flows/s, peak {ooc[3]:.0f} MiB", flush=True)
+    loads.append(os.getloadavg()[0])
+    report(args, args.flows, results, ooc, loads)
+
+
+if __name__ == "__main__":
+    main()
