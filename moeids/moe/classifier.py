@@ -478,18 +478,14 @@ class MoEClassifier(
         explanation : DataFrame with n_samples rows
             ``prediction`` (label), ``confidence`` (its probability), ``tabular`` and
             ``temporal`` (gate weights), ``missing_features`` (list of the names of the
-<<<<<<< HEAD
             columns that were NaN in that row) and, with ``top_k``, ``top_features``: a
             dict of input feature name (``group__`` prefix dropped) -> signed
-            contribution to the log-odds of the explained class (``classes_[1]`` for a
-            binary model, else the predicted class), most supporting first. The index
-            is ``X``'s for a DataFrame.
-=======
-            columns that were NaN in that row). The index is ``X``'s for a DataFrame.
+            contribution to the classifier's log-odds of the explained class
+            (``classes_[1]`` for a binary model, else the predicted class), most
+            supporting the label shown first. The index is ``X``'s for a DataFrame.
             With fusion (``novelty_fpr > 0``), prediction and confidence are the fused
             ones, plus ``novelty_score`` and ``fired`` (``"classifier"``,
             ``"novelty"``, ``"both"`` or ``"none"``: which of the two flags the flow).
->>>>>>> main
         """
         if top_k is not None and (
             not isinstance(top_k, Integral) or isinstance(top_k, bool) or top_k < 1
@@ -497,13 +493,9 @@ class MoEClassifier(
             raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
         _, proba, gate, values = self.forward(X)
         missing = missing_names(values, self._feature_names())
-<<<<<<< HEAD
-        best = proba.argmax(1)
-=======
         novelty = self._novelty_fires(values)
         fused = proba if novelty is None else self._fused_proba(proba, novelty[1])
         best = fused.argmax(1)
->>>>>>> main
         frame = pd.DataFrame(
             {
                 "prediction": self.classes_[best],
@@ -514,17 +506,13 @@ class MoEClassifier(
             },
             index=_index(X),
         )
-<<<<<<< HEAD
         if top_k is not None:
             target = explained_class(proba)
             scores = feature_attributions(self, values, target)
             names = [input_name(name) for name in self._feature_names()]
             supports = np.where(best == target, 1.0, -1.0)
             frame["top_features"] = top_features(scores, values, names, supports, top_k)
-        return frame
-=======
         return frame if novelty is None else self._with_novelty(frame, proba, *novelty)
->>>>>>> main
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
