@@ -135,7 +135,7 @@ def plot_gating(
     return paths
 
 
-def plot_attributions(summary, path, *, top=15, title=None, caption=None):
+def plot_attributions(summary, path, *, top=15, normalize=True, title=None, caption=None):
     """Write a heat map of mean |contribution| per feature (rows) and attack type (columns).
 
     Parameters
@@ -146,6 +146,10 @@ def plot_attributions(summary, path, *, top=15, title=None, caption=None):
         The PNG file to write (its folder is created if absent).
     top : int, default=15
         Features shown: the ``top`` most important over all flows.
+    normalize : bool, default=True
+        Colour each column by its share of that column's total over all features (so
+        that rare attack types with large contributions do not wash out the others);
+        False colours the mean |contribution| itself.
     title : str, optional
         Figure title.
     caption : str, optional
@@ -159,13 +163,14 @@ def plot_attributions(summary, path, *, top=15, title=None, caption=None):
     Figure = _figure_class()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    shown = summary.head(top)
+    shown = (summary / summary.sum()).head(top) if normalize else summary.head(top)
     fig = Figure(figsize=(2.5 + 0.55 * shown.shape[1], 1.5 + 0.32 * len(shown)))
     ax = fig.subplots()
     image = ax.imshow(shown.to_numpy(), aspect="auto", cmap="viridis")
     ax.set_xticks(range(shown.shape[1]), list(shown.columns), rotation=60, ha="right")
     ax.set_yticks(range(len(shown)), list(shown.index))
-    fig.colorbar(image, ax=ax, label="mean |contribution| (log-odds)")
+    label = "share of the column's mean |contribution|" if normalize else "mean |contribution|"
+    fig.colorbar(image, ax=ax, label=label + " (log-odds)" if not normalize else label)
     ax.set_title(title or "mean |feature contribution| per attack type", fontsize=10)
     _finish(fig, caption)
     fig.savefig(path, dpi=100)
