@@ -169,8 +169,8 @@ def plot_attributions(summary, path, *, top=15, normalize=True, title=None, capt
     image = ax.imshow(shown.to_numpy(), aspect="auto", cmap="viridis")
     ax.set_xticks(range(shown.shape[1]), list(shown.columns), rotation=60, ha="right")
     ax.set_yticks(range(len(shown)), list(shown.index))
-    label = "share of the column's mean |contribution|" if normalize else "mean |contribution|"
-    fig.colorbar(image, ax=ax, label=label + " (log-odds)" if not normalize else label)
+    label = "share of the column's total" if normalize else "mean |contribution| (log-odds)"
+    fig.colorbar(image, ax=ax, label=label)
     ax.set_title(title or "mean |feature contribution| per attack type", fontsize=10)
     _finish(fig, caption)
     fig.savefig(path, dpi=100)
