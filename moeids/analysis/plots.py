@@ -69,46 +69,54 @@ def plot_gating(
     lead = f"{title}: " if title else ""
     classes = frame["predicted"] if y is None else pd.Series(np.asarray(y))
     class_kind = "predicted class" if y is None else "true class"
-    shown = dict(class_names or {})
     paths = []
     for expert in experts if len(experts) > 2 else experts[:1]:
-        names = sorted(pd.unique(classes), key=str)
-        data = [frame.loc[(classes == c).to_numpy(), expert].to_numpy() for c in names]
-        fig = Figure(figsize=(8, max(2.8, 1.4 + 0.45 * len(names))))
-        ax = fig.subplots()
-        ax.boxplot(
-            data,
-            orientation="horizontal",
-            whis=(5, 95),
-            showfliers=False,
-            showmeans=True,
-            widths=0.6,
+        fig = _distribution_figure(
+            Figure, frame, experts, expert, classes, class_kind, dict(class_names or {}), lead
         )
-        ax.set_yticks(
-            range(1, len(names) + 1),
-            [f"{shown.get(c, c)} (n={len(d)})" for c, d in zip(names, data, strict=True)],
-        )
-        ax.set_xlim(-0.02, 1.02)
-        other = f" (weight on {experts[1]} = 1 - this)" if len(experts) == 2 else ""
-        ax.set_xlabel(f"gate weight on the {_expert_label(expert)}{other}")
-        ax.set_ylabel(class_kind)
-        ax.set_title(
-            f"{lead}weight on the {_expert_label(expert)} per {class_kind}\n"
-            "box: quartiles, whiskers: 5th-95th percentile, triangle: mean",
-            fontsize=10,
-        )
-        ax.invert_yaxis()  # first class on top
-        ax.grid(axis="x", alpha=0.3)
         _finish(fig, caption)
         suffix = f"_{expert}" if len(experts) > 2 else ""
-        path = out_dir / f"{prefix}_distribution{suffix}.png"
-        fig.savefig(path, dpi=100)
-        paths.append(path)
+        paths.append(out_dir / f"{prefix}_distribution{suffix}.png")
+        fig.savefig(paths[-1], dpi=100)
+    fig = _by_attack_type_figure(Figure, frame, experts, lead)
+    _finish(fig, caption)
+    paths.append(out_dir / f"{prefix}_by_attack_type.png")
+    fig.savefig(paths[-1], dpi=100)
+    return paths
 
+
+def _distribution_figure(Figure, frame, experts, expert, classes, class_kind, shown, lead):
+    """Box plots of the weight on ``expert``, one box per class."""
+    names = sorted(pd.unique(classes), key=str)
+    data = [frame.loc[(classes == c).to_numpy(), expert].to_numpy() for c in names]
+    fig = Figure(figsize=(8, max(2.8, 1.4 + 0.45 * len(names))))
+    ax = fig.subplots()
+    ax.boxplot(
+        data, orientation="horizontal", whis=(5, 95), showfliers=False, showmeans=True, widths=0.6
+    )
+    ax.set_yticks(
+        range(1, len(names) + 1),
+        [f"{shown.get(c, c)} (n={len(d)})" for c, d in zip(names, data, strict=True)],
+    )
+    ax.set_xlim(-0.02, 1.02)
+    other = f" (weight on {experts[1]} = 1 - this)" if len(experts) == 2 else ""
+    ax.set_xlabel(f"gate weight on the {_expert_label(expert)}{other}")
+    ax.set_ylabel(class_kind)
+    ax.set_title(
+        f"{lead}weight on the {_expert_label(expert)} per {class_kind}\n"
+        "box: quartiles, whiskers: 5th-95th percentile, triangle: mean",
+        fontsize=10,
+    )
+    ax.invert_yaxis()  # first class on top
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _by_attack_type_figure(Figure, frame, experts, lead):
+    """Stacked bars of the mean weight per expert and attack type."""
     grouped = frame.groupby("attack_type")
-    means = grouped[experts].mean()
+    means = grouped[experts].mean().sort_values(experts[0], kind="stable")
     counts = grouped.size()
-    means = means.sort_values(experts[0], kind="stable")
     labels = []
     for name in means.index:
         text = f"{name} (n={counts[name]}"
@@ -118,9 +126,8 @@ def plot_gating(
     fig = Figure(figsize=(9, 1.4 + 0.4 * len(means)))
     ax = fig.subplots()
     left = np.zeros(len(means))
-    colors = [f"C{i}" for i in range(len(experts))]
     for i, expert in enumerate(experts):
-        ax.barh(labels, means[expert], left=left, color=colors[i], label=_expert_label(expert))
+        ax.barh(labels, means[expert], left=left, color=f"C{i}", label=_expert_label(expert))
         left += means[expert].to_numpy()
     ax.set_xlim(0, 1)
     ax.set_xlabel("mean gate weight")
@@ -128,11 +135,7 @@ def plot_gating(
     ax.set_title(f"{lead}mean gate weight per attack type", fontsize=10, pad=24)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(experts), frameon=False)
     ax.grid(axis="x", alpha=0.3)
-    _finish(fig, caption)
-    path = out_dir / f"{prefix}_by_attack_type.png"
-    fig.savefig(path, dpi=100)
-    paths.append(path)
-    return paths
+    return fig
 
 
 def plot_attributions(summary, path, *, top=15, normalize=True, title=None, caption=None):
