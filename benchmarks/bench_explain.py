@@ -208,62 +208,69 @@ def report(results, splits, cmd, args):
         dataset, split = splits[name]
         text += f"\n## {dataset.title}\n\n"
         text += f"Training rows: {len(split.X_train)}; test rows: {len(split.X_test)}.\n\n"
-        text += "### Each expert alone beside the mixture, and gate variants\n\n"
-        variants = pd.DataFrame.from_dict(res["variants"], orient="index")
-        variants.index.name = "MoEClassifier parameters"
-        variants["F1 - default F1"] = (
-            variants["F1 mixture"] - variants.loc["defaults", "F1 mixture"]
-        )
-        routed = variants[
-            (variants["mean abs(tabular - 0.5)"] >= 0.15)
-            & (variants["F1 - default F1"].abs() <= 5e-4)
-        ]
-        text += C.markdown_table(variants) + "\n"
-        text += (
-            "Routing target (mean |tabular weight - 0.5| >= 0.15 with F1 within 0.0005 of "
-            f"the defaults): met by {', '.join(routed.index) or 'no configuration measured'}."
-            "\n\n"
-        )
-        compared = experts_compared(res["gating"])
-        better = compared[compared["better expert"] != "interchangeable"]
-        text += (
-            "### Do the experts differ? Detection rate per attack type, each expert alone\n\n"
-            "`better expert` names one only when the difference is at least 0.01 and its "
-            "Agresti-Caffo 95 % interval excludes 0 (the interval treats the two rates as "
-            "independent, which is conservative for rates on the same flows). "
-            f"{len(better)} of {len(compared)} traffic types have a better expert "
-            f"({', '.join(f'{t}: {b}' for t, b in better['better expert'].items()) or 'none'}); "
-            f"on the others the experts are interchangeable.\n\n"
-        )
-        text += C.markdown_table(compared, floats="{:.4f}") + "\n"
-        text += "### Per attack type (gating report, default model)\n\n"
-        text += C.markdown_table(res["gating"], floats="{:.3f}") + "\n"
-        text += (
-            f"### Feature attributions\n\n`explain_flows(model, flows, top_k={TOP_K})` on "
-            f"{res['n_explained']} test flows (at most {args.per_type} per attack type): "
-            f"{res['flows_per_s']:.1f} flows/s on this machine.\n\n"
-            "Deletion test on the detected attacks of those flows (P(attack) before minus "
-            "after marking the features missing):\n\n"
-        )
-        deletion = pd.Series(res["deletion"], name="value").to_frame()
-        deletion.index.name = "measure"
-        text += C.markdown_table(deletion) + "\n"
-        examples = res["examples"][["prediction", "confidence", "top_features"]].copy()
-        examples.index.name = "flow (row of the loaded file)"
-        examples["top_features"] = examples["top_features"].map(
-            lambda top: ", ".join(f"{k} {v:+.2f}" for k, v in top.items())
-        )
-        text += "Examples (one detected flow per attack type):\n\n"
-        text += C.markdown_table(examples, floats="{:.3f}") + "\n"
-        path = plot_attributions(
-            res["summary"],
-            args.out / f"explain_{name}_attributions.png",
-            title=f"{dataset.title}: mean |contribution| per attack type",
-            caption=f"Produced by: {cmd}",
-        )
-        text += f"![{path.stem}]({path.name})\n\nMean |contribution| (top 15 features):\n\n"
-        text += C.markdown_table(res["summary"].head(15).iloc[:, :8], floats="{:.3f}")
+        text += experts_section(res)
+        text += attributions_section(name, dataset, res, cmd, args)
     return text
+
+
+def experts_section(res):
+    """Markdown: the variants table, the expert comparison and the gating report."""
+    text = "### Each expert alone beside the mixture, and gate variants\n\n"
+    variants = pd.DataFrame.from_dict(res["variants"], orient="index")
+    variants.index.name = "MoEClassifier parameters"
+    variants["F1 - default F1"] = variants["F1 mixture"] - variants.loc["defaults", "F1 mixture"]
+    routed = variants[
+        (variants["mean abs(tabular - 0.5)"] >= 0.15) & (variants["F1 - default F1"].abs() <= 5e-4)
+    ]
+    text += C.markdown_table(variants) + "\n"
+    text += (
+        "Routing target (mean |tabular weight - 0.5| >= 0.15 with F1 within 0.0005 of "
+        f"the defaults): met by {', '.join(routed.index) or 'no configuration measured'}."
+        "\n\n"
+    )
+    compared = experts_compared(res["gating"])
+    better = compared[compared["better expert"] != "interchangeable"]
+    listed = ", ".join(f"{t}: {b}" for t, b in better["better expert"].items()) or "none"
+    text += (
+        "### Do the experts differ? Detection rate per attack type, each expert alone\n\n"
+        "`better expert` names one only when the difference is at least 0.01 and its "
+        "Agresti-Caffo 95 % interval excludes 0 (the interval treats the two rates as "
+        "independent, which is conservative for rates on the same flows). "
+        f"{len(better)} of {len(compared)} traffic types have a better expert ({listed}); "
+        "on the others the experts are interchangeable.\n\n"
+    )
+    text += C.markdown_table(compared, floats="{:.4f}") + "\n"
+    text += "### Per attack type (gating report, default model)\n\n"
+    return text + C.markdown_table(res["gating"], floats="{:.3f}") + "\n"
+
+
+def attributions_section(name, dataset, res, cmd, args):
+    """Markdown: speed, deletion test, examples and the per-type summary with its plot."""
+    text = (
+        f"### Feature attributions\n\n`explain_flows(model, flows, top_k={TOP_K})` on "
+        f"{res['n_explained']} test flows (at most {args.per_type} per attack type): "
+        f"{res['flows_per_s']:.1f} flows/s on this machine.\n\n"
+        "Deletion test on the detected attacks of those flows (P(attack) before minus "
+        "after marking the features missing):\n\n"
+    )
+    deletion = pd.Series(res["deletion"], name="value").to_frame()
+    deletion.index.name = "measure"
+    text += C.markdown_table(deletion) + "\n"
+    examples = res["examples"][["prediction", "confidence", "top_features"]].copy()
+    examples.index.name = "flow (row of the loaded file)"
+    examples["top_features"] = examples["top_features"].map(
+        lambda top: ", ".join(f"{k} {v:+.2f}" for k, v in top.items())
+    )
+    text += "Examples (one detected flow per attack type):\n\n"
+    text += C.markdown_table(examples, floats="{:.3f}") + "\n"
+    path = plot_attributions(
+        res["summary"],
+        args.out / f"explain_{name}_attributions.png",
+        title=f"{dataset.title}: share of mean |contribution| per attack type",
+        caption=f"Produced by: {cmd}",
+    )
+    text += f"![{path.stem}]({path.name})\n\nMean |contribution| (top 15 features):\n\n"
+    return text + C.markdown_table(res["summary"].head(15).iloc[:, :8], floats="{:.3f}")
 
 
 def main(args):
