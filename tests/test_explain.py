@@ -219,3 +219,18 @@ def test_gate_target_temperature_keeps_equally_sure_experts_equal():
 def test_gate_target_temperature_is_validated():
     with pytest.raises(ValueError, match="gate_target_temperature"):
         tiny(gate_target_temperature=0.0).fit(np.ones((4, 2)), [0, 1, 0, 1])
+
+
+def test_score_flows_top_k(flows, fitted):
+    from sklearn.pipeline import Pipeline
+
+    from moeids.scoring import decision_columns, score_flows
+
+    splitter, clf, _ = fitted
+    pipeline = Pipeline([("split", splitter), ("moe", clf)])
+    raw = flows.data.iloc[:6]
+    decisions = score_flows(pipeline, raw, top_k=3)
+    assert list(decisions.columns) == decision_columns(pipeline, top_k=3)
+    assert "top_features" not in decision_columns(pipeline)
+    expected = explain_flows(pipeline, raw, top_k=3)["top_features"]
+    assert decisions["top_features"].tolist() == expected.tolist()

@@ -14,12 +14,21 @@ class; :func:`top_features` keeps the features that most support the predicted l
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import torch
 
 from .._training import iterate_batches, to_tensor
+from ..features.names import input_name
 
-__all__ = ["class_log_odds", "feature_attributions", "explained_class", "top_features"]
+__all__ = [
+    "class_log_odds",
+    "explained_class",
+    "feature_attributions",
+    "flow_top_features",
+    "top_features",
+]
 
 #: Flows attributed per Captum call; each call runs ``n_features`` perturbed copies.
 ATTRIBUTION_BATCH_SIZE = 128
@@ -139,3 +148,33 @@ def top_features(
         {str(names[j]): float(attributions[i, j]) for j in order[i, : min(top_k, n_present[i])]}
         for i in range(len(values))
     ]
+
+
+def flow_top_features(classifier, values, proba, predicted, top_k) -> list[dict[str, float]]:
+    """The ``top_k`` features that most support each flow's label, by input column name.
+
+    Parameters
+    ----------
+    classifier : MoEClassifier
+        Fitted.
+    values : ndarray of shape (n_samples, n_features)
+        Validated input (NaN = missing), e.g. ``classifier.forward(X).values``.
+    proba : ndarray of shape (n_samples, n_classes)
+        The classifier's probabilities of those rows.
+    predicted : ndarray of int of shape (n_samples,)
+        Index of the label shown per flow (the argmax, or a fused decision).
+    top_k : int
+        Positive; features per flow.
+
+    Returns
+    -------
+    top : list of n_samples dicts
+        As :func:`top_features`, names without the ``group__`` prefix.
+    """
+    if not isinstance(top_k, Integral) or isinstance(top_k, bool) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+    target = explained_class(proba)
+    scores = feature_attributions(classifier, values, target)
+    names = [input_name(name) for name in classifier._feature_names()]
+    supports = np.where(predicted == target, 1.0, -1.0)
+    return top_features(scores, values, names, supports, top_k)

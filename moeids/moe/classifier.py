@@ -22,9 +22,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._training import draw_seed, predict_batches, resolve_device, to_tensor
-from ..features.names import EXPERTS, feature_groups_from_names, input_name, missing_names
+from ..features.names import EXPERTS, feature_groups_from_names, missing_names
 from ..persistence import TorchPickleMixin, load, save
-from .attribution import explained_class, feature_attributions, top_features
+from .attribution import flow_top_features
 from .inputs import (
     UNLABELED,
     UnlabeledRowsWarning,
@@ -487,10 +487,6 @@ class MoEClassifier(
             ones, plus ``novelty_score`` and ``fired`` (``"classifier"``,
             ``"novelty"``, ``"both"`` or ``"none"``: which of the two flags the flow).
         """
-        if top_k is not None and (
-            not isinstance(top_k, Integral) or isinstance(top_k, bool) or top_k < 1
-        ):
-            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
         _, proba, gate, values = self.forward(X)
         missing = missing_names(values, self._feature_names())
         novelty = self._novelty_fires(values)
@@ -507,11 +503,7 @@ class MoEClassifier(
             index=_index(X),
         )
         if top_k is not None:
-            target = explained_class(proba)
-            scores = feature_attributions(self, values, target)
-            names = [input_name(name) for name in self._feature_names()]
-            supports = np.where(best == target, 1.0, -1.0)
-            frame["top_features"] = top_features(scores, values, names, supports, top_k)
+            frame["top_features"] = flow_top_features(self, values, proba, best, top_k)
         return frame if novelty is None else self._with_novelty(frame, proba, *novelty)
 
     # ------------------------------------------------------------------ persistence
