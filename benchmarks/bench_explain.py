@@ -111,7 +111,7 @@ def experts_compared(report, min_difference=0.01):
             "interval low": center - half,
             "interval high": center + half,
             "better expert": np.where(meaningful, better, "interchangeable"),
-            "tabular weight": report["tabular_mean"],
+            "tabular weight, defaults": report["tabular_mean"],
             "dominant (report)": report["dominant"],
         }
     )
@@ -169,11 +169,13 @@ def deletion_test(model, X, y, attributions, rng):
 
 
 def run_dataset(dataset, split, args):
-    out = {"gating": None, "variants": {}, "explain": {}}
+    out = {"gating": None, "variants": {}, "type_weights": {}}
     for params in [{}, *args.variants]:
         model = fitted(dataset, split, params, args.cache)
         label = json.dumps(params) if params else "defaults"
         out["variants"][label] = expert_scores(model, split)
+        weights = gating_weights(model, split.X_test)["tabular"].to_numpy()
+        out["type_weights"][label] = pd.Series(weights).groupby(split.type_test.to_numpy()).mean()
         if not params:
             base = model
     out["gating"] = gating_report(base, split.X_test, split.type_test, y=split.y_test)
@@ -182,7 +184,8 @@ def run_dataset(dataset, split, args):
     explained = explain_flows(base, X, top_k=TOP_K)
     out["flows_per_s"] = len(X) / (time.perf_counter() - start)
     out["n_explained"] = len(X)
-    out["examples"] = explained.loc[y == 1].groupby(types[y == 1]).head(1).head(6)
+    detected = explained.loc[y == 1].assign(attack_type=types[y == 1])
+    out["examples"] = detected.groupby("attack_type").head(1).head(8)
     attributions = flow_attributions(base, X)
     out["deletion"] = deletion_test(base, X, y, attributions, np.random.default_rng(C.SEED))
     out["summary"] = attribution_summary(attributions, types)
@@ -229,6 +232,9 @@ def experts_section(res):
         "\n\n"
     )
     compared = experts_compared(res["gating"])
+    for label, weights in res["type_weights"].items():
+        if label != "defaults":
+            compared[f"tabular weight, {label}"] = weights
     better = compared[compared["better expert"] != "interchangeable"]
     listed = ", ".join(f"{t}: {b}" for t, b in better["better expert"].items()) or "none"
     text += (
@@ -256,7 +262,7 @@ def attributions_section(name, dataset, res, cmd, args):
     deletion = pd.Series(res["deletion"], name="value").to_frame()
     deletion.index.name = "measure"
     text += C.markdown_table(deletion) + "\n"
-    examples = res["examples"][["prediction", "confidence", "top_features"]].copy()
+    examples = res["examples"][["attack_type", "prediction", "confidence", "top_features"]].copy()
     examples.index.name = "flow (row of the loaded file)"
     examples["top_features"] = examples["top_features"].map(
         lambda top: ", ".join(f"{k} {v:+.2f}" for k, v in top.items())
