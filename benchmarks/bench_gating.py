@@ -1,8 +1,10 @@
 """Gating analysis: which expert the MoE trusts, per attack type, on each dataset.
 
 Uses the binary MoE (trained on the training part) on the test part:
-:func:`moeids.analysis.gating_report` (mean/std gate weight per expert, count and
-detection accuracy per attack type) and :func:`moeids.analysis.plot_gating`.
+:func:`moeids.analysis.gating_report` (mean/std gate weight per expert, the lead of one expert
+with its confidence interval, a dominant expert only where the lead is meaningful, count and
+detection accuracy per attack type, the same with each expert alone, and gate faithfulness)
+and :func:`moeids.analysis.plot_gating`.
 
 Writes ``gating.md`` and ``gating_<dataset>_distribution.png`` /
 ``gating_<dataset>_by_attack_type.png``. ``python benchmarks/bench_gating.py --help``.
@@ -51,6 +53,15 @@ def report(reports, overall, figures, splits, cmd, args):
         "Binary MoE (FeatureSplitter + MoEClassifier) on the test part. `accuracy` of an "
         "attack type is its detection rate (of `Benign`: the share of benign flows not "
         "flagged). `std` is the population standard deviation of the per-flow gate weight. "
+        "`lead`: mean per-flow weight of the expert with the larger mean weight minus the "
+        "other's, `lead_ci95` the half-width of its 95 % confidence interval; `dominant` "
+        "names that expert only when the lead is at least 0.2 and its interval excludes 0 "
+        "(else `none`: the gate does not prefer an expert). `<expert>_alone_accuracy`: the "
+        "detection rate with the gate forced to weight 1 on that expert. `keep_dominant` / "
+        "`keep_other`: share of flows whose label stays the same when only their own "
+        "higher-weight / lower-weight expert is used (gate faithfulness). Where both experts "
+        "alone match the mixture, they are interchangeable for that traffic and the gate "
+        "weights say nothing about it (`docs/results/explain.md`). "
         "Which columns each expert reads: `docs/preprocessing.md`.\n\n",
     )
     for name, table in reports.items():

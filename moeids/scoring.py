@@ -34,12 +34,14 @@ def split_model(model):
     return None, model
 
 
-def decision_columns(model) -> list[str]:
+def decision_columns(model, top_k=None) -> list[str]:
     """Column names of :func:`score_flows`' output for ``model``.
 
     Parameters
     ----------
     model : Pipeline or MoEClassifier, fitted
+    top_k : int or None, default=None
+        As in :func:`score_flows`: adds ``top_features``.
 
     Returns
     -------
@@ -50,10 +52,11 @@ def decision_columns(model) -> list[str]:
         probabilities = ["attack_probability"]
     else:
         probabilities = [f"proba_{c}" for c in classes]
-    return ["label", *probabilities, "gate_tabular", "gate_temporal", "missing_features"]
+    columns = ["label", *probabilities, "gate_tabular", "gate_temporal", "missing_features"]
+    return columns if top_k is None else [*columns, "top_features"]
 
 
-def score_flows(model, flows) -> pd.DataFrame:
+def score_flows(model, flows, top_k=None) -> pd.DataFrame:
     """Score raw flows: label, probabilities, gate weights and missing features per flow.
 
     Parameters
@@ -62,10 +65,14 @@ def score_flows(model, flows) -> pd.DataFrame:
         Usually ``make_pipeline(FeatureSplitter(), MoEClassifier())``.
     flows : DataFrame of shape (n_flows, n_columns)
         Raw flow features; absent columns and NaN cells are missing features.
+    top_k : int or None, default=None
+        Also list each flow's ``top_k`` most supporting features (``top_features``, as in
+        :meth:`moeids.MoEClassifier.explain`; needs ``pip install 'moeids[explain]'``,
+        and costs one forward pass per feature).
 
     Returns
     -------
-    decisions : DataFrame of shape (n_flows, len(decision_columns(model)))
+    decisions : DataFrame of shape (n_flows, len(decision_columns(model, top_k)))
         ``label`` (the predicted class), ``attack_probability`` (probability of
         ``classes_[1]``, binary models) or one ``proba_<class>`` column per class,
         ``gate_tabular`` and ``gate_temporal`` (expert weights) and
@@ -85,5 +92,9 @@ def score_flows(model, flows) -> pd.DataFrame:
     out["gate_tabular"] = gate[:, 0]
     out["gate_temporal"] = gate[:, 1]
     out["missing_features"] = missing
+    if top_k is not None:
+        from .moe.attribution import flow_top_features  # torch: only when asked
+
+        out["top_features"] = flow_top_features(classifier, values, proba, proba.argmax(1), top_k)
     index = flows.index if isinstance(flows, pd.DataFrame) else None
     return pd.DataFrame(out, index=index)

@@ -16,8 +16,8 @@
 # minute or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FULL_EXTRAS="test,plot,moirai,flows,serve,stream,broker,dask,docs"
-CORE_EXTRAS="test,plot,flows,serve,stream,broker,dask"
+FULL_EXTRAS="test,plot,explain,moirai,flows,serve,stream,broker,dask,docs"
+CORE_EXTRAS="test,plot,explain,flows,serve,stream,broker,dask"
 leg="all"
 case "${1:-}" in full|core|all) leg="$1"; shift ;; esac
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline
@@ -19,6 +20,7 @@ from moeids import FeatureSplitter, MoEClassifier
 from moeids.analysis import (
     SENSOR_PROFILES,
     compare,
+    expert_agreement,
     gating_report,
     gating_weights,
     plot_gating,
@@ -113,10 +115,51 @@ def test_gating_report_per_attack_type(moe, flows):
     assert report.loc["Benign", "count"] == counts["Benign"]
     np.testing.assert_allclose(report["tabular_mean"] + report["temporal_mean"], 1.0, atol=1e-5)
     assert (report[["tabular_std", "temporal_std"]] >= 0).all().all()
-    assert set(report["dominant"]) <= {"tabular", "temporal"}
+    assert set(report["dominant"]) <= {"tabular", "temporal", "none"}
     mask = (flows.attack_type == "DDoS").to_numpy()
     expected = np.mean(moe.predict(flows.data)[mask] == flows.target.to_numpy()[mask])
     assert report.loc["DDoS", "accuracy"] == pytest.approx(expected)
+    for column in ["keep_dominant", "keep_other", "tabular_alone_accuracy"]:
+        assert report[column].between(0, 1).all()
+
+
+def test_gating_report_lead_and_dominant(moe, flows):
+    weights = gating_weights(moe, flows.data).to_numpy()
+    report = gating_report(moe, flows.data, flows.attack_type, min_lead=0.0)
+    mask = (flows.attack_type == "DDoS").to_numpy()
+    gap = weights[mask, 0] - weights[mask, 1]
+    leader = "tabular" if gap.mean() > 0 else "temporal"
+    assert report.loc["DDoS", "lead"] == pytest.approx(abs(gap.mean()), rel=1e-5)
+    half = 1.96 * gap.std(ddof=1) / np.sqrt(mask.sum())
+    assert report.loc["DDoS", "lead_ci95"] == pytest.approx(half, rel=1e-5)
+    expected = leader if abs(gap.mean()) > half else "none"
+    assert report.loc["DDoS", "dominant"] == expected
+    strict = gating_report(moe, flows.data, flows.attack_type, min_lead=1.0)
+    assert (strict["dominant"] == "none").all()  # no lead reaches a full weight
+
+
+def test_expert_agreement_forces_each_expert(moe, flows):
+    agreement = expert_agreement(moe, flows.data, flows.attack_type, y=flows.target)
+    net, Xt = moe[-1].module_, moe[:-1].transform(flows.data)
+    x = torch.as_tensor(Xt.to_numpy(np.float32))
+    with torch.no_grad():
+        embeddings_alone = net(x, return_experts=True)[2]  # (n, n_experts, n_classes)
+    expected = moe[-1].classes_[embeddings_alone[:, net.expert_names.index("temporal")].argmax(1)]
+    np.testing.assert_array_equal(agreement["temporal_alone"].astype(int), expected)
+    weights = gating_weights(moe, flows.data).to_numpy()
+    mixture = moe.predict(flows.data)
+    dominant = np.where(weights[:, 0] >= weights[:, 1], "tabular", "temporal")
+    alone = np.where(dominant == "tabular", agreement["tabular_alone"], agreement["temporal_alone"])
+    np.testing.assert_array_equal(agreement["keep_dominant"], (alone == mixture).astype(float))
+
+
+def test_expert_agreement_expert_without_input(moe, flows):
+    temporal = moe[0].feature_groups_["temporal"]
+    with pytest.warns(MissingFeaturesWarning):
+        agreement = expert_agreement(moe, flows.data.drop(columns=temporal), flows.attack_type)
+    assert agreement["temporal_alone"].isna().all()
+    assert agreement["keep_other"].isna().all()  # the other expert has no input to force
+    assert agreement["keep_dominant"].notna().all()
 
 
 def test_gating_report_accuracy_needs_labels(moe, flows):

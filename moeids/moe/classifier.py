@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._training import draw_seed, predict_batches, resolve_device, to_tensor
 from ..features.names import EXPERTS, feature_groups_from_names, missing_names
 from ..persistence import TorchPickleMixin, load, save
+from .attribution import flow_top_features
 from .inputs import (
     UNLABELED,
     UnlabeledRowsWarning,
@@ -136,6 +137,12 @@ class MoEClassifier(
         through the mixture only, which tends to route everything to one expert.
     gate_temperature : float, default=1.0
         Softmax temperature of the gate; lower is sharper.
+    gate_target_temperature : float, default=1.0
+        Temperature ``T`` of the gate's target in the expert losses: each expert's share
+        of ``p_e(y)^(1/T)``. 1 is its share of the true-class probability; lower values
+        route more decisively to the expert that is clearly better for a flow and leave
+        the weights near equal where the experts are equally sure
+        (``docs/results/explain.md`` measures it). Unused when ``expert_loss_weight=0``.
     sparse_gating : bool, default=False
         Route each sample to its top-1 expert instead of mixing both.
     numeric_embedding : {"piecewise_linear", "linear", "periodic"}, \
@@ -234,6 +241,7 @@ class MoEClassifier(
         "feature_dropout": [Interval(Real, 0, 0.95, closed="both")],
         "expert_loss_weight": [Interval(Real, 0, None, closed="left")],
         "gate_temperature": [Interval(Real, 0, None, closed="neither")],
+        "gate_target_temperature": [Interval(Real, 0, None, closed="neither")],
         "sparse_gating": ["boolean"],
         "numeric_embedding": [StrOptions(set(FeatureTokenizer.EMBEDDINGS))],
         "n_bins": [Interval(Integral, 1, None, closed="left")],
@@ -267,6 +275,7 @@ class MoEClassifier(
         feature_dropout=0.4,
         expert_loss_weight=0.5,
         gate_temperature=1.0,
+        gate_target_temperature=1.0,
         sparse_gating=False,
         numeric_embedding="piecewise_linear",
         n_bins=64,
@@ -296,6 +305,7 @@ class MoEClassifier(
         self.feature_dropout = feature_dropout
         self.expert_loss_weight = expert_loss_weight
         self.gate_temperature = gate_temperature
+        self.gate_target_temperature = gate_target_temperature
         self.sparse_gating = sparse_gating
         self.numeric_embedding = numeric_embedding
         self.n_bins = n_bins
@@ -454,15 +464,26 @@ class MoEClassifier(
         """
         return pd.DataFrame(self.forward(X).gate, columns=list(EXPERTS), index=_index(X))
 
-    def explain(self, X) -> pd.DataFrame:
-        """Per-sample prediction, confidence, gate weights and missing features.
+    def explain(self, X, top_k=None) -> pd.DataFrame:
+        """Per-sample prediction, confidence, gate weights, missing and top features.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        top_k : int or None, default=None
+            Also list each flow's ``top_k`` most supporting features
+            (:mod:`moeids.moe.attribution`; needs ``pip install 'moeids[explain]'``).
 
         Returns
         -------
         explanation : DataFrame with n_samples rows
             ``prediction`` (label), ``confidence`` (its probability), ``tabular`` and
             ``temporal`` (gate weights), ``missing_features`` (list of the names of the
-            columns that were NaN in that row). The index is ``X``'s for a DataFrame.
+            columns that were NaN in that row) and, with ``top_k``, ``top_features``: a
+            dict of input feature name (``group__`` prefix dropped) -> signed
+            contribution to the classifier's log-odds of the explained class
+            (``classes_[1]`` for a binary model, else the predicted class), most
+            supporting the label shown first. The index is ``X``'s for a DataFrame.
             With fusion (``novelty_fpr > 0``), prediction and confidence are the fused
             ones, plus ``novelty_score`` and ``fired`` (``"classifier"``,
             ``"novelty"``, ``"both"`` or ``"none"``: which of the two flags the flow).
@@ -482,6 +503,8 @@ class MoEClassifier(
             },
             index=_index(X),
         )
+        if top_k is not None:
+            frame["top_features"] = flow_top_features(self, values, proba, best, top_k)
         return frame if novelty is None else self._with_novelty(frame, proba, *novelty)
 
     # ------------------------------------------------------------------ persistence

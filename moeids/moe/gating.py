@@ -4,13 +4,24 @@ The gate sees every expert's embedding and the fraction of that expert's input f
 that are present. Its logits go through a softmax with a temperature (or a top-1 choice
 with a straight-through gradient when sparse). An expert with no input present gets a
 weight of exactly 0; a sample with no input at all gets all-zero weights.
+
+:func:`forced_expert_proba` answers what each expert alone predicts (the gate forced to
+weight 1 on it), the measure of whether the experts differ.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .._training import predict_batches, to_tensor
+from ..features.names import EXPERTS
+
+__all__ = ["Gate", "forced_expert_proba"]
+
+_BATCH_SIZE = 1024
 
 
 class Gate(nn.Module):
@@ -74,3 +85,40 @@ class Gate(nn.Module):
             hard = F.one_hot(weights.argmax(dim=1), weights.shape[1]).to(weights.dtype)
             weights = hard + weights - weights.detach() if self.training else hard
         return weights * available
+
+
+def forced_expert_proba(classifier, X) -> np.ndarray:
+    """Class probabilities of each expert alone: the gate forced to weight 1 on it.
+
+    The head classifies the expert's embedding alone, which is what the mixture computes
+    when the gate gives that expert weight 1 (the auxiliary per-expert heads of
+    :func:`~moeids.moe.losses.expert_losses` are the same computation).
+
+    Parameters
+    ----------
+    classifier : MoEClassifier
+        Fitted.
+    X : array-like of shape (n_samples, n_features)
+        Input of ``classifier``.
+
+    Returns
+    -------
+    proba : ndarray of float32 of shape (n_samples, len(EXPERTS), n_classes)
+        Experts in :data:`~moeids.features.names.EXPERTS` order; NaN for an expert that
+        is off or has no input present in that row.
+    """
+    values = classifier.forward(X).values
+    net = classifier.module_
+    net.eval()
+
+    def run(x):
+        _, _, expert_logits, present = net(x, return_experts=True)
+        return F.softmax(expert_logits, dim=-1), present
+
+    proba, present = predict_batches(
+        run, [to_tensor(values)], batch_size=_BATCH_SIZE, device=classifier.device_
+    )
+    out = np.full((len(values), len(EXPERTS), proba.shape[2]), np.nan, dtype=np.float32)
+    for k, name in enumerate(net.expert_names):
+        out[:, EXPERTS.index(name)] = np.where(present[:, k, None] > 0, proba[:, k], np.nan)
+    return out

@@ -36,14 +36,19 @@ def hide_features(x: torch.Tensor, rate: float) -> torch.Tensor:
     return x.masked_fill(torch.rand(x.shape, device=x.device) < hide, float("nan"))
 
 
-def expert_losses(weights, expert_logits, present, y, class_weight=None) -> torch.Tensor:
+def expert_losses(
+    weights, expert_logits, present, y, class_weight=None, target_temperature=1.0
+) -> torch.Tensor:
     """Auxiliary losses that tie the gate weights to what each expert knows.
 
     For each sample, ``p_e(y)`` is the probability of the true class that the head gives
     expert ``e``'s embedding alone. The loss is the mean cross-entropy of the experts
     alone plus the cross-entropy of the gate weights against the target
-    ``p_e(y) / sum_k p_k(y)`` (no gradient through the target), both over the experts
-    with any input present.
+    ``p_e(y)^(1/T) / sum_k p_k(y)^(1/T)`` with ``T = target_temperature`` (no gradient
+    through the target), both over the experts with any input present. ``T = 1`` is
+    each expert's share of the true-class probability; a lower ``T`` sends the target to
+    the better expert where one is clearly better and leaves it near uniform where the
+    experts are equally sure.
 
     Parameters
     ----------
@@ -55,6 +60,8 @@ def expert_losses(weights, expert_logits, present, y, class_weight=None) -> torc
     y : Tensor of shape (batch,), long
     class_weight : Tensor of shape (n_classes,), optional
         Per-class weights of the samples.
+    target_temperature : float
+        ``T`` above (> 0).
 
     Returns
     -------
@@ -64,9 +71,8 @@ def expert_losses(weights, expert_logits, present, y, class_weight=None) -> torc
     log_p = F.log_softmax(expert_logits, dim=-1)
     index = y.view(-1, 1, 1).expand(-1, log_p.shape[1], 1)
     log_p_true = log_p.gather(2, index).squeeze(2)  # (batch, n_experts)
-    target = F.softmax(
-        log_p_true.detach().masked_fill(~available, torch.finfo(log_p.dtype).min), dim=1
-    )
+    sharpened = log_p_true.detach() / target_temperature
+    target = F.softmax(sharpened.masked_fill(~available, torch.finfo(log_p.dtype).min), dim=1)
     gate_ce = -(target * torch.log(weights.clamp_min(1e-6))).sum(1)
     expert_ce = -(log_p_true * available).sum(1) / available.sum(1).clamp(min=1)
     sample_weight = available.any(1).to(log_p.dtype)

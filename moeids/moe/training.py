@@ -213,7 +213,10 @@ class MoETrainingMixin:
             return F.cross_entropy(net(x)[0], y, weight=class_weight)
         logits, *outputs = net(x, return_experts=True)
         loss = F.cross_entropy(logits, y, weight=class_weight)
-        return loss + self.expert_loss_weight * expert_losses(*outputs, y, class_weight)
+        gate_terms = expert_losses(
+            *outputs, y, class_weight, target_temperature=self.gate_target_temperature
+        )
+        return loss + self.expert_loss_weight * gate_terms
 
     def validation_scores(self, net, X_val, y_val, class_weight=None) -> dict:
         """Stage-2 validation metrics of ``net`` (eval mode) on the held-out rows.
