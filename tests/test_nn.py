@@ -73,7 +73,9 @@ def test_piecewise_linear_bins_from_quantiles_and_encoding():
     # the last edge repeated so its three extra bins are empty
     torch.testing.assert_close(tok.bin_edges[0], torch.tensor([0.0, 2, 4, 6, 8]))
     torch.testing.assert_close(tok.bin_edges[1], torch.tensor([0.0, 1, 1, 1, 1]))
-    encoded = tok._piecewise_linear(torch.tensor([[[5.0], [0.5]], [[-2.0], [3.0]], [[9.0], [0.0]]]))
+    with torch.no_grad():  # identity bin weights: the projection is the encoding itself
+        tok.num_weight.copy_(torch.eye(4).expand(2, 4, 4))
+    encoded = tok._piecewise_linear(torch.tensor([[5.0, 0.5], [-2.0, 3.0], [9.0, 0.0]]))
     # bins left of the value are 1, its own bin holds the fraction, bins right are 0;
     # the first bin extends below the range and the last non-empty one above it
     torch.testing.assert_close(encoded[0, 0], torch.tensor([1.0, 1, 0.5, 0]))
