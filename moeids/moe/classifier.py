@@ -24,6 +24,7 @@ from .._training import draw_seed, predict_batches, resolve_device, to_tensor
 from ..features.names import EXPERTS, feature_groups_from_names, missing_names
 from ..persistence import TorchPickleMixin, load, save
 from .inputs import (
+    as_float32_rows,
     categorical_cardinalities,
     check_categorical_codes,
     check_has_values,
@@ -333,11 +334,11 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
             (``tabular``, ``temporal``) and the validated input (n_samples, n_features).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite="allow-nan")
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        X = as_float32_rows(self, X)
         check_categorical_codes(X, self.feature_groups_, self._feature_names(), fitting=False)
         net = self.module_
-        net.eval()
+        if net.training:
+            net.eval()
 
         def run(x):
             logits, weights = net(x)
