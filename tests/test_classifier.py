@@ -701,3 +701,12 @@ def test_learns_real_cicids2017_slice():
     accuracy = (pipe.predict(bunch.data.iloc[test]) == y[test]).mean()
     chance = pd.Series(y[train]).value_counts(normalize=True).max()
     assert accuracy > max(0.6, 4 * chance)
+
+
+def test_numeric_frame_and_array_give_the_same_probabilities(fitted):
+    model, X, _ = fitted
+    np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(X.to_numpy()))
+    with pytest.raises(ValueError, match="infinity"):
+        model.predict_proba(X.assign(**{"tabular__a": np.inf}))
+    with pytest.warns(UserWarning, match="feature names"):
+        model.predict_proba(X.set_axis([f"f{i}" for i in range(X.shape[1])], axis=1))
