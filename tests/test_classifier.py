@@ -708,5 +708,15 @@ def test_numeric_frame_and_array_give_the_same_probabilities(fitted):
     np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(X.to_numpy()))
     with pytest.raises(ValueError, match="infinity"):
         model.predict_proba(X.assign(**{"tabular__a": np.inf}))
-    with pytest.warns(UserWarning, match="feature names"):
+    with pytest.raises(ValueError, match="feature names should match"):
         model.predict_proba(X.set_axis([f"f{i}" for i in range(X.shape[1])], axis=1))
+
+
+def test_bfloat16_inference_is_close_to_float32(fitted):
+    model, X, _ = fitted
+    exact = model.predict_proba(X)
+    fast = model.set_params(inference_dtype="bfloat16").predict_proba(X)
+    model.set_params(inference_dtype="float32")
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    assert np.abs(fast - exact).max() < 0.05
+    assert np.abs(fast - exact).max() > 0  # the option does change the arithmetic

@@ -142,6 +142,11 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
     n_bins : int, default=64
         Quantile bins per numeric feature of the piecewise-linear embedding (fewer
         when a feature has fewer distinct quantiles). Unused by the other embeddings.
+    inference_dtype : {"float32", "bfloat16"}, default="float32"
+        Precision of prediction (``forward``, ``predict_proba``, ...; training is always
+        float32). ``"bfloat16"`` runs the network under ``torch.autocast`` in bfloat16:
+        about twice as fast on CPUs with AVX-512 BF16 or AMX, probabilities within a few
+        thousandths of float32's (``docs/results/throughput.md``).
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         ``"mps"``.
@@ -208,6 +213,7 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         "sparse_gating": ["boolean"],
         "numeric_embedding": [StrOptions(set(FeatureTokenizer.EMBEDDINGS))],
         "n_bins": [Interval(Integral, 1, None, closed="left")],
+        "inference_dtype": [StrOptions({"float32", "bfloat16"})],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -237,6 +243,7 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         sparse_gating=False,
         numeric_embedding="piecewise_linear",
         n_bins=64,
+        inference_dtype="float32",
         device="auto",
         random_state=None,
         verbose=0,
@@ -262,6 +269,7 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         self.sparse_gating = sparse_gating
         self.numeric_embedding = numeric_embedding
         self.n_bins = n_bins
+        self.inference_dtype = inference_dtype
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -340,8 +348,12 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         if net.training:
             net.eval()
 
+        bfloat16 = self.inference_dtype == "bfloat16"
+
         def run(x):
-            logits, weights = net(x)
+            with torch.autocast(self.device_.type, dtype=torch.bfloat16, enabled=bfloat16):
+                logits, weights = net(x)
+            logits = logits.float()
             return logits, F.softmax(logits, dim=1), weights
 
         logits, proba, weights = predict_batches(
