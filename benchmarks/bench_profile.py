@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import inspect
 import io
 import os
 import pstats
@@ -28,41 +29,50 @@ import _common as C
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils.validation import validate_data
 from torch.profiler import ProfilerActivity, profile
 
 from moeids import FeatureSplitter, MoEClassifier
-from moeids._training import _train_epoch, iterate_batches
+from moeids._training import _ema_avg_fn, _train_epoch, iterate_batches
 
-PHASES = {  # label: function names (file suffix, function) whose cumulative time is reported
-    "FeatureSplitter.transform": ("splitter.py", "transform"),
-    "  of which renaming (to_canonical)": ("canonical.py", "to_canonical"),
-    "  of which numeric matrix": ("splitter.py", "_numeric_matrix"),
-    "  of which categorical codes + output": ("splitter.py", "_assemble"),
-    "MoEClassifier.forward": ("classifier.py", "forward"),
-    "  of which validate_data": ("validation.py", "validate_data"),
-    "  of which categorical checks": ("inputs.py", "check_categorical_codes"),
-    "  of which predict_batches (network)": ("_training.py", "predict_batches"),
-    "network forward": ("network.py", "forward"),
-    "  of which tabular expert": ("ft_transformer.py", "forward"),
-    "    of which tokenizer": ("tokenizer.py", "forward"),
-    "  of which temporal expert": ("temporal_cnn.py", "forward"),
-    "  of which input split + scaling": ("network.py", "split_inputs"),
-    "training: loss (forward)": ("training.py", "get_loss"),
-    "training: backward": ("_tensor.py", "backward"),
-    "training: optimiser step": ("optimizer.py", "wrapper"),
-    "training: weight average (EMA)": ("averaged_model.py", "update_parameters"),
-}
+
+def _phases():
+    """label -> the Python function whose cumulative time is reported under that label."""
+    from moeids import _training
+    from moeids.features import canonical, splitter
+    from moeids.moe import classifier, ft_transformer, network, temporal_cnn, tokenizer
+    from moeids.moe.inputs import check_categorical_codes
+
+    return {
+        "FeatureSplitter.transform": splitter.FeatureSplitter.transform,
+        "  of which reading + renaming columns": splitter.FeatureSplitter._read,
+        "    of which to_canonical": canonical.to_canonical,
+        "  of which numeric matrix": splitter.FeatureSplitter._numeric_matrix,
+        "  of which categorical codes + output": splitter.FeatureSplitter._assemble,
+        "MoEClassifier.forward": classifier.MoEClassifier.forward,
+        "  of which sklearn validate_data": validate_data,
+        "  of which categorical checks": check_categorical_codes,
+        "  of which predict_batches (network)": _training.predict_batches,
+        "network forward (MoENetwork)": network.MoENetwork.forward,
+        "  of which input split + scaling": network.MoENetwork.split_inputs,
+        "  of which tabular expert (FTTransformer)": ft_transformer.FTTransformer.forward,
+        "    of which tokenizer": tokenizer.FeatureTokenizer.forward,
+        "    of which transformer blocks": ft_transformer.TransformerBlock.forward,
+        "  of which temporal expert (TemporalCNN)": temporal_cnn.TemporalCNN.forward,
+        "training: loss (forward)": classifier.MoEClassifier.get_loss,
+        "training: backward": torch.Tensor.backward,
+        "training: optimiser step": torch.optim.AdamW.step,
+        "training: weight average (EMA)": torch.optim.swa_utils.AveragedModel.update_parameters,
+    }
 
 
 def cumulative(stats, total):
     """Rows (phase, seconds, share of total) from a ``pstats.Stats``."""
     rows = []
-    for label, (suffix, name) in PHASES.items():
-        seconds = sum(
-            value[3]
-            for (path, _, func), value in stats.stats.items()
-            if func == name and path.endswith(suffix)
-        )
+    for label, function in _phases().items():
+        code = inspect.unwrap(function).__code__
+        key = (code.co_filename, code.co_firstlineno, code.co_name)
+        seconds = stats.stats[key][3] if key in stats.stats else 0.0
         if seconds > 0:
             rows.append({"phase": label, "seconds": seconds, "share": seconds / total})
     return pd.DataFrame(rows).set_index("phase")
@@ -133,8 +143,8 @@ def run(args):
     loss_fn = partial(clf.get_loss, class_weight=None)
     tensors = [torch.from_numpy(Xt_train.to_numpy(np.float32)), torch.as_tensor(y_train)]
     tensors[1] = torch.as_tensor(np.searchsorted(clf.classes_, y_train))
-    optimizer = torch.optim.AdamW(net.parameters(), lr=clf.learning_rate)
-    averaged = torch.optim.swa_utils.AveragedModel(net)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=clf.learning_rate, fused=True)
+    averaged = torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=_ema_avg_fn(clf.ema_decay))
     generator = torch.Generator().manual_seed(0)
     epoch = partial(
         _train_epoch, net, loss_fn, tensors, optimizer, averaged, batch_size=clf.batch_size,

@@ -25,6 +25,7 @@ Writes ``throughput.md``. ``python benchmarks/bench_throughput.py --help``.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import time
 
@@ -102,11 +103,16 @@ def run(args, splits):
                                ("2: end-to-end", clf.history_))
     ]).set_index("stage")  # fmt: skip
     xgb = C.make_models(dataset, args.quick)["XGBoost"].fit(split.X_train, split.y_train)
+    bf16 = copy.deepcopy(moe).set_params(moe__inference_dtype="bfloat16")
+    exact_proba, bf16_proba = moe.predict_proba(split.X_test), bf16.predict_proba(split.X_test)
+    bf16_f1 = f1_score(split.y_test, bf16.classes_[bf16_proba.argmax(1)])
 
     print("[throughput] inference", flush=True)
     Xt = moe[:-1].transform(X_pred)
     models = [("MoE end to end", moe.predict_proba, True),
               ("MoE model only", clf.predict_proba, False),
+              ("MoE bfloat16 end to end", bf16.predict_proba, True),
+              ("MoE bfloat16 model only", bf16[-1].predict_proba, False),
               ("XGBoost end to end", xgb.predict_proba, True)]  # fmt: skip
     inference = inference_table(models, X_pred, Xt, n_predict, n_single, budget)
     with C.PeakMemory() as predict_memory:
@@ -129,6 +135,9 @@ def run(args, splits):
          "value": float(len(clf.pretrain_history_) + len(clf.history_))},
         {"quantity": "  load average at the end of the fit", "value": fit_load},
         {"quantity": f"  test F1 ({len(split.X_test)} flows)", "value": test_f1},
+        {"quantity": "  test F1 with inference_dtype='bfloat16'", "value": bf16_f1},
+        {"quantity": "  max abs predict_proba difference bfloat16 vs float32 (test)",
+         "value": float(np.abs(bf16_proba - exact_proba).max())},
         {"quantity": f"peak RSS during fit (MiB, {fit_memory.scope})", "value": fit_memory.peak},
         {"quantity": "  above the resident memory before the fit (MiB)", "value": fit_memory.added},
         {"quantity": f"peak RSS during batch-4096 inference (MiB, {predict_memory.scope})",
