@@ -649,3 +649,13 @@ def test_numeric_frame_fast_path_equals_column_by_column_parsing():
     np.testing.assert_array_equal(fast, slow)
     column = list(SYN_FIT.get_feature_names_out()).index("temporal__Flow IAT Mean")
     assert np.isnan(np.asarray(fast)[3, column])
+
+
+def test_numeric_category_codes_match_a_pandas_index_lookup():
+    from moeids.features._values import category_codes
+
+    categories = np.array([443, 80, 53, 8080, 22])
+    values = np.array([80.0, 22.0, 81.0, np.nan, 8080.0, -1.0, 1e9, 443.0])
+    expected = pd.Index(categories).get_indexer(values) + 1
+    np.testing.assert_array_equal(category_codes(categories, values, numeric=True), expected)
+    assert category_codes(np.array([]), values, numeric=True).tolist() == [0] * len(values)

@@ -100,6 +100,22 @@ def category_values(col, numeric, name=None):
     return values, ~np.isfinite(values) & ~bad
 
 
+def category_codes(categories, values, numeric):
+    """Code of each value: 1 + its position in ``categories``, 0 when not there.
+
+    Numeric vocabularies (exactly representable as float64) are searched with
+    ``np.searchsorted``, without building a ``pd.Index`` per call; text ones with
+    ``pd.Index.get_indexer``.
+    """
+    ordered = np.asarray(categories, dtype=np.float64) if numeric else None
+    if ordered is None or not len(ordered) or np.abs(ordered).max() >= 2.0**53:
+        return pd.Index(categories).get_indexer(values) + 1
+    order = np.argsort(ordered, kind="stable")
+    ordered = ordered[order]
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return np.where(ordered[at] == values, order[at] + 1, 0)
+
+
 def check_unique(names):
     """Raise if a column name occurs twice."""
     if len(set(names)) < len(names):

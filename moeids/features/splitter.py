@@ -19,6 +19,7 @@ from moeids._numeric import signed_log1p, standard_statistics
 
 from ._values import (
     FrameColumns,
+    category_codes,
     category_values,
     check_float32_block,
     check_float32_range,
@@ -332,7 +333,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
                 continue
             numeric = self._numeric_categories_[name]
             values, missing = category_values(columns[name], numeric, name)
-            codes = pd.Index(self.categories_[name]).get_indexer(values) + 1
+            codes = category_codes(self.categories_[name], values, numeric)
             out[:, j] = np.where(missing, np.nan, codes)
         if self.missing != "mask":
             np.copyto(out, self.fill_values_, where=np.isnan(out))
