@@ -348,7 +348,8 @@ class MoEClassifier(MoETrainingMixin, TorchPickleMixin, ClassifierMixin, BaseEst
         if net.training:
             net.eval()
 
-        bfloat16 = self.inference_dtype == "bfloat16"
+        # getattr: a model pickled before the parameter existed predicts in float32
+        bfloat16 = getattr(self, "inference_dtype", "float32") == "bfloat16"
 
         def run(x):
             with torch.autocast(self.device_.type, dtype=torch.bfloat16, enabled=bfloat16):
