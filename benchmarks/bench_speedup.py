@@ -54,10 +54,11 @@ print(json.dumps(times))
 
 def score(python_path, model_file, out_file):
     env = dict(os.environ, PYTHONPATH=str(python_path), PYTHONWARNINGS="ignore")
+    # cwd outside the checkout: "-c" puts the working directory first on sys.path
     result = subprocess.run(
         [sys.executable, "-c", SCORE, model_file, out_file],
         env=env, cwd=Path(model_file).parent, capture_output=True, text=True, check=False,
-    )  # fmt: skip  (cwd: "-c" puts the working directory first on sys.path)
+    )  # fmt: skip
     if result.returncode:
         raise RuntimeError(f"scoring with {python_path} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1]), np.load(out_file)
