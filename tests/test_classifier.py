@@ -20,7 +20,7 @@ from moeids.moe.losses import expert_losses
 from moeids.persistence import DeviceFallbackWarning
 
 DATA = Path(__file__).resolve().parent / "data"
-# ema_decay=0: the default (0.995) averages the last ~200 steps, longer than these fits.
+# ema_decay=0: the default (0.99) averages the last ~100 steps, longer than these fits.
 # refit_epochs=0: tested on its own below; it would lengthen every fit here.
 TINY = {
     "ema_decay": 0.0,
