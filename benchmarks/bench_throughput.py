@@ -1,26 +1,31 @@
-"""Throughput on CIC-IDS2017: inference flows/s by batch size, training flows/s, memory,
-and the model's achieved GFLOP/s against a float32 matmul measured in the same run.
+"""Throughput on CIC-IDS2017: inference flows/s and latency by batch size, the fit time and
+held-out F1 of a default fit, memory, and the model's achieved GFLOP/s against a float32
+matmul measured in the same run.
 
-- Training: FeatureSplitter + MoEClassifier (library defaults, but a fixed 1 pretraining +
-  2 training epochs and no early stopping, so the work is fixed) on the training part;
+- Fit: FeatureSplitter + MoEClassifier with library defaults on the training part (full
+  mode: the 70 % split of all 42,209 rows), wall time, epochs, F1 on the test part; training
   flows/s per stage = training rows / mean epoch time (validation pass included).
 - Inference: ``predict_proba`` on test flows tiled to 20,000 rows (quick: 8,192), in
   batches of 1, 32, 256 and 4096 (batch 1: the first 1,000 flows, quick: 200); a
   measurement stops early after 30 s (quick: 5 s) and the table says how many flows were
   timed. The last row predicts all the rows in one call. *End to end* = raw DataFrame
   through the Pipeline; *model only* = the MoEClassifier on the FeatureSplitter's output.
-  XGBoost (FeatureSplitter + XGBClassifier, same data) for reference.
+  XGBoost (FeatureSplitter + XGBClassifier, same data) for reference. Batch 1 also gives the
+  latency percentiles of single calls. Every measurement records the 1-minute load average
+  when it ended: the machine may be shared, so compare rows of one run only.
 - GFLOP/s: FLOPs per flow counted by ``torch.utils.flop_counter.FlopCounterMode`` on one
   4096-flow batch, times the model-only flows/s at batch 4096; reference: the best of 5
   timed ``n x n`` float32 matmuls (2 n^3 FLOPs) with the same torch threads.
 - Memory: peak resident memory of the process during the fit and during the batch-4096
-  end-to-end pass (Linux ``VmHWM``, reset per phase; see ``_timing.PeakMemory``).
+  end-to-end pass (Linux ``VmHWM``, reset per phase; see ``_common.PeakMemory``).
 
 Writes ``throughput.md``. ``python benchmarks/bench_throughput.py --help``.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import time
 
 import _common as C
@@ -28,6 +33,7 @@ import _timing as T
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import f1_score
 from torch.utils.flop_counter import FlopCounterMode
 
 BATCHES = (1, 32, 256, 4096)
@@ -39,15 +45,38 @@ def sizes(quick):
 
 
 def flows_per_s(predict, X, batch, n, max_seconds=np.inf):
-    """(flows/s, flows timed) of ``predict`` over the first ``n`` rows of ``X`` in chunks of
-    ``batch``, stopping after the first chunk that ends past ``max_seconds``."""
+    """(flows/s, flows timed, seconds per call) of ``predict`` over the first ``n`` rows of
+    ``X`` in chunks of ``batch``, stopping after the first chunk that ends past
+    ``max_seconds``."""
     take = (lambda a, b: X.iloc[a:b]) if isinstance(X, pd.DataFrame) else (lambda a, b: X[a:b])
     predict(take(0, batch))  # warm-up
-    done, start = 0, time.perf_counter()
+    done, calls, start = 0, [], time.perf_counter()
     while done < n and time.perf_counter() - start < max_seconds:
+        begin = time.perf_counter()
         predict(take(done, min(done + batch, n)))
+        calls.append(time.perf_counter() - begin)
         done = min(done + batch, n)
-    return done / (time.perf_counter() - start), done
+    return done / (time.perf_counter() - start), done, np.asarray(calls)
+
+
+def load_average():
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def inference_table(models, X_pred, Xt, n_predict, n_single, budget):
+    """Flows/s (and batch-1 latency) of each model by batch size, with the load average."""
+    rows = []
+    for batch in (*BATCHES, n_predict):  # the last: the whole DataFrame in one call
+        n = n_single if batch == 1 else n_predict
+        row = {"batch size": batch}
+        for label, predict, raw in models:
+            speed, timed, calls = flows_per_s(predict, X_pred if raw else Xt, batch, n, budget)
+            row |= {f"{label} flows/s": speed, f"{label} flows timed": timed}
+            if batch == 1:
+                row |= {f"{label} p50 ms": np.percentile(calls, 50) * 1e3,
+                        f"{label} p99 ms": np.percentile(calls, 99) * 1e3}  # fmt: skip
+        rows.append(row | {"load average": load_average()})
+    return pd.DataFrame(rows).set_index("batch size")
 
 
 def run(args, splits):
@@ -56,17 +85,14 @@ def run(args, splits):
     repeats = -(-n_predict // len(split.X_test))
     X_pred = pd.concat([split.X_test] * repeats, ignore_index=True).iloc[:n_predict]
 
-    params = C.moe_params() | {
-        "epochs": 2, "pretrain_epochs": 1, "n_iter_no_change": None,
-    }  # fmt: skip
-    moe = C.make_models(dataset)["MoE"].set_params(**{
-        f"moe__{k}": v for k, v in params.items()
-    })  # fmt: skip
+    moe = C.make_models(dataset)["MoE"]
     print(f"[throughput] fitting MoE on {len(split.X_train)} flows", flush=True)
     with T.PeakMemory() as fit_memory:
         start = time.perf_counter()
         moe.fit(split.X_train, split.y_train)
         fit_seconds = time.perf_counter() - start
+    fit_load = load_average()
+    test_f1 = f1_score(split.y_test, moe.predict(split.X_test))
     clf = moe[-1]
     n_rows = round(len(split.X_train) * (1 - clf.validation_fraction))
     training = pd.DataFrame([
@@ -77,22 +103,18 @@ def run(args, splits):
                                ("2: end-to-end", clf.history_))
     ]).set_index("stage")  # fmt: skip
     xgb = C.xgboost(dataset).fit(split.X_train, split.y_train)
+    bf16 = copy.deepcopy(moe).set_params(moe__inference_dtype="bfloat16")
+    exact_proba, bf16_proba = moe.predict_proba(split.X_test), bf16.predict_proba(split.X_test)
+    bf16_f1 = f1_score(split.y_test, bf16.classes_[bf16_proba.argmax(1)])
 
     print("[throughput] inference", flush=True)
     Xt = moe[:-1].transform(X_pred)
-    rows = []
-    for batch in (*BATCHES, n_predict):  # the last: the whole DataFrame in one call
-        n = n_single if batch == 1 else n_predict
-        row = {"batch size": batch}
-        for label, predict, X in (
-            ("MoE end to end", moe.predict_proba, X_pred),
-            ("MoE model only", clf.predict_proba, Xt),
-            ("XGBoost end to end", xgb.predict_proba, X_pred),
-        ):
-            speed, timed = flows_per_s(predict, X, batch, n, budget)
-            row |= {f"{label} flows/s": speed, f"{label} flows timed": timed}
-        rows.append(row)  # fmt: skip
-    inference = pd.DataFrame(rows).set_index("batch size")
+    models = [("MoE end to end", moe.predict_proba, True),
+              ("MoE model only", clf.predict_proba, False),
+              ("MoE bfloat16 end to end", bf16.predict_proba, True),
+              ("MoE bfloat16 model only", bf16[-1].predict_proba, False),
+              ("XGBoost end to end", xgb.predict_proba, True)]  # fmt: skip
+    inference = inference_table(models, X_pred, Xt, n_predict, n_single, budget)
     with T.PeakMemory() as predict_memory:
         flows_per_s(moe.predict_proba, X_pred, 4096, n_predict, budget)
 
@@ -106,7 +128,16 @@ def run(args, splits):
         {"quantity": "MoE achieved GFLOP/s (model only, batch 4096)", "value": achieved},
         {"quantity": f"float32 matmul GFLOP/s ({n_matmul}x{n_matmul})", "value": reference},
         {"quantity": "achieved / matmul", "value": achieved / reference},
-        {"quantity": "fit wall time (s)", "value": fit_seconds},
+        {"quantity": "load average after the matmul", "value": load_average()},
+        {"quantity": f"default fit wall time (s, {len(split.X_train)} flows)",
+         "value": fit_seconds},
+        {"quantity": "  epochs (pretraining + training)",
+         "value": float(len(clf.pretrain_history_) + len(clf.history_))},
+        {"quantity": "  load average at the end of the fit", "value": fit_load},
+        {"quantity": f"  test F1 ({len(split.X_test)} flows)", "value": test_f1},
+        {"quantity": "  test F1 with inference_dtype='bfloat16'", "value": bf16_f1},
+        {"quantity": "  max abs predict_proba difference bfloat16 vs float32 (test)",
+         "value": float(np.abs(bf16_proba - exact_proba).max())},
         {"quantity": f"peak RSS during fit (MiB, {fit_memory.scope})", "value": fit_memory.peak},
         {"quantity": "  above the resident memory before the fit (MiB)", "value": fit_memory.added},
         {"quantity": f"peak RSS during batch-4096 inference (MiB, {predict_memory.scope})",
@@ -123,11 +154,11 @@ def report(training, inference, compute, n_train, cmd, args):
         "Throughput, memory and compute efficiency (CIC-IDS2017, CPU)",
         cmd,
         args,
-        f"Method: see the docstring of `benchmarks/bench_throughput.py`. Training on "
+        f"Method: see the docstring of `benchmarks/bench_throughput.py`. Default fit on "
         f"{n_train} flows. Timings depend on the machine and its load; compare rows of one "
         "run, not runs.\n\n",
     )
-    text += "## Inference (`predict_proba`)\n\n" + C.markdown_table(inference, "{:,.0f}")
+    text += "## Inference (`predict_proba`)\n\n" + C.markdown_table(inference, "{:,.2f}")
     text += "\n## Training\n\n" + C.markdown_table(training, "{:,.1f}")
     text += "\n## Compute and memory\n\n" + C.markdown_table(compute, "{:,.3f}")
     return text
@@ -147,4 +178,5 @@ def main(args, store=None):
 
 
 if __name__ == "__main__":
-    main(C.parse_args(C.make_parser(__doc__, datasets=False), __file__))
+    parser = C.make_parser(__doc__, datasets=False)
+    main(C.parse_args(parser, __file__))

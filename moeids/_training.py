@@ -20,6 +20,7 @@ from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 _LONG_EPOCH_BATCHES = 50  # show a progress bar inside epochs with more batches than this
+_RESIDENT_BYTES = 2**30  # training tensors up to this size move to the device once per fit
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -155,7 +156,8 @@ def train_module(
         has nothing to learn from: it takes no optimiser step and is not counted in
         ``train_loss``.
     train_tensors : sequence of Tensor
-        CPU tensors sharing their first dimension (n_samples, ...).
+        CPU tensors sharing their first dimension (n_samples, ...); moved to ``device``
+        once (when they total at most 1 GiB, else batch by batch).
     validate : callable, optional
         ``validate(module)`` -> dict of metrics, called after each epoch in eval mode
         under ``torch.inference_mode``. Must contain ``monitor`` when given.
@@ -178,12 +180,19 @@ def train_module(
     history : list of dict
         One entry per epoch: ``epoch``, ``train_loss``, the validation metrics, ``time``.
     """
-    optimizer = torch.optim.AdamW(module.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(
+        module.parameters(),
+        lr=learning_rate,
+        weight_decay=weight_decay,
+        fused=device.type in ("cpu", "cuda") or None,
+    )
     averaged = (
-        torch.optim.swa_utils.AveragedModel(module, avg_fn=_ema_avg_fn(ema_decay))
+        torch.optim.swa_utils.AveragedModel(module, multi_avg_fn=_ema_avg_fn(ema_decay))
         if ema_decay > 0
         else None
     )
+    if sum(t.nbytes for t in train_tensors) <= _RESIDENT_BYTES:
+        train_tensors = [t.to(device) for t in train_tensors]
     evaluated = module if averaged is None else averaged.module
     best = _BestEpoch(monitor, n_iter_no_change if validate is not None else None)
     history: list[dict] = []
@@ -243,19 +252,23 @@ def _train_epoch(
 ) -> float:
     """One pass over shuffled mini-batches of ``tensors``, one optimiser step per batch.
 
+    The rows of a batch are sliced from ``tensors`` where they are (on ``device`` when
+    they fit there, see :func:`train_module`) and the losses are summed on ``device``, so
+    a step waits for no transfer to the host. Raises ``FloatingPointError`` at the end of
+    an epoch whose loss was not finite.
+
     Returns the mean batch loss weighted by batch size, over the batches that had a
     loss (``loss_fn`` gave None: no step); NaN when none had one.
     """
-    batches = list(iterate_batches(len(tensors[0]), batch_size, shuffle=True, generator=generator))
+    order = torch.randperm(len(tensors[0]), generator=generator).to(tensors[0].device)
+    batches = order.split(batch_size)
     module.train()
-    total, seen = 0.0, 0
+    total, seen = torch.zeros((), device=device), 0
     show = verbose >= 1 and len(batches) > _LONG_EPOCH_BATCHES
     for idx in tqdm(batches, desc=desc, leave=False, disable=not show):
         loss = loss_fn(module, *[t[idx].to(device, non_blocking=True) for t in tensors])
         if loss is None:  # nothing to learn from in this batch
             continue
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()}; lower learning_rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip is not None:
@@ -263,8 +276,13 @@ def _train_epoch(
         optimizer.step()
         if averaged is not None:
             averaged.update_parameters(module)
-        total, seen = total + loss.item() * len(idx), seen + len(idx)
-    return total / seen if seen else float("nan")
+        total, seen = total + loss.detach() * len(idx), seen + len(idx)
+    if not seen:
+        return float("nan")
+    mean = total.item() / seen
+    if not np.isfinite(mean):
+        raise FloatingPointError(f"{desc}: loss became {mean}; lower learning_rate")
+    return mean
 
 
 class _BestEpoch:
@@ -306,7 +324,8 @@ def _ema_avg_fn(decay: float) -> Callable:
     """
 
     def update(averaged, current, num_averaged):
-        return averaged.lerp(current, (1 - decay) / (1 - decay ** (num_averaged + 1)))
+        weight = (1 - decay) / (1 - decay ** (int(num_averaged) + 1))
+        torch._foreach_lerp_(averaged, current, weight)
 
     return update
 

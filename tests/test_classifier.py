@@ -20,7 +20,7 @@ from moeids.moe.losses import expert_losses
 from moeids.persistence import DeviceFallbackWarning
 
 DATA = Path(__file__).resolve().parent / "data"
-# ema_decay=0: the default (0.995) averages the last ~200 steps, longer than these fits.
+# ema_decay=0: the default (0.99) averages the last ~100 steps, longer than these fits.
 # refit_epochs=0: tested on its own below; it would lengthen every fit here.
 TINY = {
     "ema_decay": 0.0,
@@ -704,3 +704,22 @@ def test_learns_real_cicids2017_slice():
     accuracy = (pipe.predict(bunch.data.iloc[test]) == y[test]).mean()
     chance = pd.Series(y[train]).value_counts(normalize=True).max()
     assert accuracy > max(0.6, 4 * chance)
+
+
+def test_numeric_frame_and_array_give_the_same_probabilities(fitted):
+    model, X, _ = fitted
+    np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(X.to_numpy()))
+    with pytest.raises(ValueError, match="infinity"):
+        model.predict_proba(X.assign(**{"tabular__a": np.inf}))
+    with pytest.raises(ValueError, match="feature names should match"):
+        model.predict_proba(X.set_axis([f"f{i}" for i in range(X.shape[1])], axis=1))
+
+
+def test_bfloat16_inference_is_close_to_float32(fitted):
+    model, X, _ = fitted
+    exact = model.predict_proba(X)
+    fast = model.set_params(inference_dtype="bfloat16").predict_proba(X)
+    model.set_params(inference_dtype="float32")
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    assert np.abs(fast - exact).max() < 0.05
+    assert np.abs(fast - exact).max() > 0  # the option does change the arithmetic

@@ -73,7 +73,9 @@ def test_piecewise_linear_bins_from_quantiles_and_encoding():
     # the last edge repeated so its three extra bins are empty
     torch.testing.assert_close(tok.bin_edges[0], torch.tensor([0.0, 2, 4, 6, 8]))
     torch.testing.assert_close(tok.bin_edges[1], torch.tensor([0.0, 1, 1, 1, 1]))
-    encoded = tok._piecewise_linear(torch.tensor([[[5.0], [0.5]], [[-2.0], [3.0]], [[9.0], [0.0]]]))
+    with torch.no_grad():  # identity bin weights: the projection is the encoding itself
+        tok.num_weight.copy_(torch.eye(4).expand(2, 4, 4))
+    encoded = tok._piecewise_linear(torch.tensor([[5.0, 0.5], [-2.0, 3.0], [9.0, 0.0]]))
     # bins left of the value are 1, its own bin holds the fraction, bins right are 0;
     # the first bin extends below the range and the last non-empty one above it
     torch.testing.assert_close(encoded[0, 0], torch.tensor([1.0, 1, 0.5, 0]))
@@ -299,3 +301,28 @@ def test_network_single_expert_and_all_missing_rows():
     assert w[0, 0] == 0 and torch.equal(w[1:, 0], torch.ones(3))
     with pytest.raises(ValueError, match="at least one input column"):
         MoENetwork([], [], [], [], n_classes=2)
+
+
+def _dense_piecewise_linear(tok, x):
+    """The piecewise-linear encoding written out bin by bin: (batch, n_num, n_bins)."""
+    left, right = tok.bin_edges[:, :-1], tok.bin_edges[:, 1:]
+    width = right - left
+    filled = width > 0
+    position = (x.unsqueeze(-1) - left) / torch.where(filled, width, 1.0)
+    last = torch.arange(width.shape[1]) == (filled.sum(1, keepdim=True) - 1).clamp(min=0)
+    low = torch.full_like(width, 0.0)
+    low[:, 0] = -torch.inf
+    high = torch.where(last, torch.inf, 1.0)
+    return torch.where(filled, torch.clamp(position, low, high), 0.0)
+
+
+def test_piecewise_linear_tokens_equal_dense_encoding_times_bin_weights():
+    tok = FeatureTokenizer(5, [], 6, numeric_embedding="piecewise_linear", n_bins=8)
+    train = torch.randn(200, 5)
+    train[:, 1] = 2.0  # one value: no filled bin
+    train[:, 2] = NAN  # never seen: the initial edges stay
+    train[:, 3] = torch.randint(0, 3, (200,)).float()  # few distinct values: empty bins
+    tok.set_bin_edges(train)
+    x = torch.cat([torch.randn(100, 5) * 3, tok.bin_edges[:, :].T, torch.full((1, 5), 1e4)])
+    dense = torch.einsum("bfk,fkd->bfd", _dense_piecewise_linear(tok, x), tok.num_weight)
+    torch.testing.assert_close(tok._piecewise_linear(x), dense, rtol=1e-5, atol=1e-4)

@@ -637,3 +637,25 @@ def test_explicit_groups_may_use_the_extractor_names():
     groups = {"tabular": ["Total Fwd Packets"], "temporal": ["Flow IAT Mean"]}
     fs = FeatureSplitter(groups, profile="cicflowmeter-2017").fit(X)
     assert fs.feature_groups_["tabular"] == ["Total Fwd Packet"]
+
+
+# ------------------------------------------------------------ #21: numeric fast path
+def test_numeric_frame_fast_path_equals_column_by_column_parsing():
+    X = SYN.copy()
+    X.loc[3, "Flow IAT Mean"] = np.inf  # missing either way
+    numeric = X.select_dtypes("number").columns
+    as_text = X.astype({c: object for c in numeric})  # object columns: the per-column path
+    fast, slow = SYN_FIT.transform(X), SYN_FIT.transform(as_text)
+    np.testing.assert_array_equal(fast, slow)
+    column = list(SYN_FIT.get_feature_names_out()).index("temporal__Flow IAT Mean")
+    assert np.isnan(np.asarray(fast)[3, column])
+
+
+def test_numeric_category_codes_match_a_pandas_index_lookup():
+    from moeids.features._values import category_codes
+
+    categories = np.array([443, 80, 53, 8080, 22])
+    values = np.array([80.0, 22.0, 81.0, np.nan, 8080.0, -1.0, 1e9, 443.0])
+    expected = pd.Index(categories).get_indexer(values) + 1
+    np.testing.assert_array_equal(category_codes(categories, values, numeric=True), expected)
+    assert category_codes(np.array([]), values, numeric=True).tolist() == [0] * len(values)

@@ -1,6 +1,7 @@
 """Cell parsing for flow tables: numbers (also as text), text categories, missing markers."""
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -99,6 +100,22 @@ def category_values(col, numeric, name=None):
     return values, ~np.isfinite(values) & ~bad
 
 
+def category_codes(categories, values, numeric):
+    """Code of each value: 1 + its position in ``categories``, 0 when not there.
+
+    Numeric vocabularies (exactly representable as float64) are searched with
+    ``np.searchsorted``, without building a ``pd.Index`` per call; text ones with
+    ``pd.Index.get_indexer``.
+    """
+    ordered = np.asarray(categories, dtype=np.float64) if numeric else None
+    if ordered is None or not len(ordered) or np.abs(ordered).max() >= 2.0**53:
+        return pd.Index(categories).get_indexer(values) + 1
+    order = np.argsort(ordered, kind="stable")
+    ordered = ordered[order]
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return np.where(ordered[at] == values, order[at] + 1, 0)
+
+
 def check_unique(names):
     """Raise if a column name occurs twice."""
     if len(set(names)) < len(names):
@@ -119,3 +136,48 @@ def check_float32_range(values, col, name):
             f"float32 range (+/-{_FLOAT32_MAX:.3g}) of the output; use scaling='log-standard' or "
             "rescale the column."
         )
+
+
+class FrameColumns(Mapping):
+    """The columns of a DataFrame by name, as Series made only when looked up.
+
+    ``frame`` stays reachable, so that :func:`numeric_block` can read many numeric columns
+    in one step instead of one Series at a time.
+    """
+
+    def __init__(self, frame):
+        self.frame = frame
+
+    def __getitem__(self, name):
+        return self.frame[name]
+
+    def __iter__(self):
+        return iter(self.frame.columns)
+
+    def __len__(self):
+        return self.frame.shape[1]
+
+    def __contains__(self, name):
+        return name in self.frame.columns
+
+
+def numeric_block(columns, names):
+    """float64 matrix (n_rows, len(names)) of ``names``, read at once; None unless
+    ``columns`` is a :class:`FrameColumns` that has every name with a plain NumPy numeric
+    dtype (then the column-by-column path gives the same values)."""
+    if not isinstance(columns, FrameColumns) or not all(n in columns for n in names):
+        return None
+    block = columns.frame[names]
+    kinds = {dtype.kind if isinstance(dtype, np.dtype) else "" for dtype in block.dtypes}
+    if not kinds <= set("biuf"):
+        return None
+    return block.to_numpy(dtype=np.float64)
+
+
+def check_float32_block(values, columns, names):
+    """:func:`check_float32_range` of each column of ``values`` (n_rows, len(names)), in one
+    pass when none is out of range."""
+    big = np.isfinite(values) & (np.abs(values) > _FLOAT32_MAX)
+    if big.any():
+        j = int(np.argmax(big.any(axis=0)))
+        check_float32_range(values[:, j], columns[names[j]], names[j])

@@ -17,7 +17,16 @@ from sklearn.utils.validation import (
 
 from moeids._numeric import signed_log1p, standard_statistics
 
-from ._values import category_values, check_float32_range, check_unique, numeric_values
+from ._values import (
+    FrameColumns,
+    category_codes,
+    category_values,
+    check_float32_block,
+    check_float32_range,
+    check_unique,
+    numeric_block,
+    numeric_values,
+)
 from .canonical import mismatched_features, to_canonical
 from .groups import PRESETS
 from .names import GROUPS, feature_name
@@ -296,12 +305,17 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
     def _numeric_matrix(self, columns, n_rows):
         """(n_rows, n_numeric) float64 matrix after the log step, NaN where missing."""
         numeric = [(g, c) for g in ("tabular", "temporal") for c in self.feature_groups_[g]]
-        raw = np.full((n_rows, len(numeric)), np.nan, order="F")
-        for j, (group, name) in enumerate(numeric):
-            if name in columns:
-                raw[:, j] = numeric_values(columns[name], name, group)
-                if self.scaling != "log-standard":
-                    check_float32_range(raw[:, j], columns[name], name)
+        names = [c for _, c in numeric]
+        raw = numeric_block(columns, names)  # all present and numeric: one read
+        if raw is not None and self.scaling != "log-standard":
+            check_float32_block(raw, columns, names)
+        if raw is None:
+            raw = np.full((n_rows, len(numeric)), np.nan, order="F")
+            for j, (group, name) in enumerate(numeric):
+                if name in columns:
+                    raw[:, j] = numeric_values(columns[name], name, group)
+                    if self.scaling != "log-standard":
+                        check_float32_range(raw[:, j], columns[name], name)
         raw[np.isinf(raw)] = np.nan
         if self.scaling == "log-standard":
             raw = signed_log1p(raw)
@@ -319,7 +333,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
                 continue
             numeric = self._numeric_categories_[name]
             values, missing = category_values(columns[name], numeric, name)
-            codes = pd.Index(self.categories_[name]).get_indexer(values) + 1
+            codes = category_codes(self.categories_[name], values, numeric)
             out[:, j] = np.where(missing, np.nan, codes)
         if self.missing != "mask":
             np.copyto(out, self.fill_values_, where=np.isnan(out))
@@ -361,7 +375,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         check_unique(list(X.columns))
         frame, report = to_canonical(X, profile)
         check_unique(list(frame.columns))
-        return dict(frame.items()), list(X.columns), report.profile, report.renamed
+        return FrameColumns(frame), list(X.columns), report.profile, report.renamed
 
     def get_feature_names_out(self, input_features=None):
         """Output column names ``group__column``, in output order.

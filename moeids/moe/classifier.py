@@ -28,6 +28,7 @@ from .attribution import flow_top_features
 from .inputs import (
     UNLABELED,
     UnlabeledRowsWarning,
+    as_float32_rows,
     categorical_cardinalities,
     check_categorical_codes,
     check_has_values,
@@ -154,6 +155,11 @@ class MoEClassifier(
     n_bins : int, default=64
         Quantile bins per numeric feature of the piecewise-linear embedding (fewer
         when a feature has fewer distinct quantiles). Unused by the other embeddings.
+    inference_dtype : {"float32", "bfloat16"}, default="float32"
+        Precision of prediction (``forward``, ``predict_proba``, ...; training is always
+        float32). ``"bfloat16"`` runs the network under ``torch.autocast`` in bfloat16:
+        about twice as fast on CPUs with AVX-512 BF16 or AMX, probabilities within a few
+        thousandths of float32's (``docs/results/throughput.md``).
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         ``"mps"``.
@@ -245,6 +251,7 @@ class MoEClassifier(
         "sparse_gating": ["boolean"],
         "numeric_embedding": [StrOptions(set(FeatureTokenizer.EMBEDDINGS))],
         "n_bins": [Interval(Integral, 1, None, closed="left")],
+        "inference_dtype": [StrOptions({"float32", "bfloat16"})],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -279,6 +286,7 @@ class MoEClassifier(
         sparse_gating=False,
         numeric_embedding="piecewise_linear",
         n_bins=64,
+        inference_dtype="float32",
         device="auto",
         random_state=None,
         verbose=0,
@@ -309,6 +317,7 @@ class MoEClassifier(
         self.sparse_gating = sparse_gating
         self.numeric_embedding = numeric_embedding
         self.n_bins = n_bins
+        self.inference_dtype = inference_dtype
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -400,10 +409,16 @@ class MoEClassifier(
         """
         X = self._validated(X)
         net = self.module_
-        net.eval()
+        if net.training:
+            net.eval()
+
+        # getattr: a model pickled before the parameter existed predicts in float32
+        bfloat16 = getattr(self, "inference_dtype", "float32") == "bfloat16"
 
         def run(x):
-            logits, weights = net(x)
+            with torch.autocast(self.device_.type, dtype=torch.bfloat16, enabled=bfloat16):
+                logits, weights = net(x)
+            logits = logits.float()
             return logits, F.softmax(logits, dim=1), weights
 
         logits, proba, weights = predict_batches(
@@ -418,8 +433,7 @@ class MoEClassifier(
         """``X`` checked against the fitted columns: float32 (n_samples, n_features)."""
         check_is_fitted(self)
         _check_column_order(X, getattr(self, "feature_names_in_", None))
-        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite="allow-nan")
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        X = as_float32_rows(self, X)
         check_categorical_codes(X, self.feature_groups_, self._feature_names(), fitting=False)
         return X
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
 
 __all__ = [
     "MAX_CATEGORICAL_CODE",
     "UNLABELED",
     "UnlabeledRowsWarning",
+    "as_float32_rows",
     "categorical_cardinalities",
     "check_categorical_codes",
     "check_has_values",
@@ -126,3 +128,26 @@ def categorical_cardinalities(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
     cat = X[:, groups == "categorical"]
     largest = np.nanmax(np.where(np.isnan(cat), 0.0, cat), axis=0, initial=0.0)
     return largest.astype(np.int64) + 1
+
+
+def as_float32_rows(estimator, X) -> np.ndarray:
+    """``X`` validated against the fitted ``estimator`` as a C-contiguous float32 matrix.
+
+    A DataFrame with NumPy numeric columns (FeatureSplitter's output) has its names and
+    width checked, then is converted in one step, without sklearn's per-column dtype
+    inspection; anything else (or a frame holding +/-inf, or no row) goes through
+    ``validate_data``, which raises the usual errors.
+
+    Returns
+    -------
+    X : ndarray of float32 of shape (n_samples, n_features_in_), NaN = missing
+    """
+    if isinstance(X, pd.DataFrame) and len(X) and hasattr(estimator, "feature_names_in_"):
+        kinds = {dtype.kind if isinstance(dtype, np.dtype) else "" for dtype in X.dtypes}
+        if kinds <= set("biuf"):
+            validate_data(estimator, X, reset=False, skip_check_array=True)
+            values = np.ascontiguousarray(X.to_numpy(dtype=np.float32))
+            if not np.isinf(values).any():
+                return values
+    X = validate_data(estimator, X, reset=False, dtype=np.float32, ensure_all_finite="allow-nan")
+    return np.ascontiguousarray(X, dtype=np.float32)

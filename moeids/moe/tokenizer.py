@@ -113,21 +113,35 @@ class FeatureTokenizer(nn.Module):
             self.bin_edges[i] = torch.from_numpy(padded).to(self.bin_edges)
 
     def _piecewise_linear(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, n_num, 1) -> (batch, n_num, n_bins): 1 for bins left of ``x``, the
-        fraction of ``x``'s own bin, 0 for bins to its right. The first and last
-        non-empty bins extend linearly past the training range."""
+        """(batch, n_num) -> (batch, n_num, d_token): ``W_i ple_i(x_i)`` without the
+        (batch, n_num, n_bins) encoding.
+
+        ``ple_i(x)`` is 1 for the bins left of ``x``, the fraction of ``x``'s own bin and 0
+        for bins to its right (the first and last non-empty bins extend linearly past the
+        training range; empty bins are always 0), so ``W_i ple_i(x)`` is the sum of the
+        rows of ``W_i`` of the bins left of ``x`` plus the fraction times the row of its
+        own bin: one gather from the running sums of ``W_i`` per value.
+        """
         left, right = self.bin_edges[:, :-1], self.bin_edges[:, 1:]
         width = right - left
-        filled = width > 0
-        position = (x - left) / torch.where(filled, width, 1.0)
-        first = torch.zeros_like(filled)
-        first[:, 0] = True
-        last = torch.arange(width.shape[1], device=x.device) == (
-            filled.sum(1, keepdim=True) - 1
-        ).clamp(min=0)
-        low = torch.where(first, -torch.inf, 0.0)
-        high = torch.where(last, torch.inf, 1.0)
-        return torch.where(filled, torch.clamp(position, low, high), 0.0)
+        filled = width > 0  # (n_num, n_bins); the filled bins come first
+        n_bins = width.shape[1]
+        last = (filled.sum(1, keepdim=True) - 1).clamp(min=0)  # (n_num, 1)
+        weight = self.num_weight * filled.unsqueeze(-1)
+        # before[i, k] = sum of the rows of W_i of the bins left of bin k
+        before = torch.cumsum(weight, dim=1) - weight
+        # the bin of x: the number of bins whose right edge is <= x, at most the last one
+        xt = x.t().contiguous()  # (n_num, batch)
+        k = torch.searchsorted(right.contiguous(), xt, right=True).clamp_(max=last)
+        position = (xt - left.gather(1, k)) / torch.where(filled, width, 1.0).gather(1, k)
+        low = torch.where(k == 0, -torch.inf, 0.0)
+        high = torch.where(k == last, torch.inf, 1.0)
+        fraction = torch.where(filled.gather(1, k), torch.clamp(position, low, high), 0.0)
+        rows = (k + torch.arange(len(k), device=k.device).unsqueeze(1) * n_bins).t().reshape(-1)
+        d_token = weight.shape[-1]
+        own = weight.reshape(-1, d_token).index_select(0, rows).view(*x.shape, d_token)
+        summed = before.reshape(-1, d_token).index_select(0, rows).view(*x.shape, d_token)
+        return torch.addcmul(summed, fraction.t().unsqueeze(-1), own)
 
     def forward(
         self, x_num: torch.Tensor, x_cat: torch.Tensor, missing: torch.Tensor
@@ -155,9 +169,7 @@ class FeatureTokenizer(nn.Module):
             if self.numeric_embedding == "linear":
                 parts.append(x * self.num_weight)
             elif self.numeric_embedding == "piecewise_linear":
-                encoded = self._piecewise_linear(x)  # (batch, n_num, n_bins)
-                projected = torch.bmm(encoded.transpose(0, 1), self.num_weight)
-                parts.append(torch.relu(projected).transpose(0, 1))
+                parts.append(torch.relu(self._piecewise_linear(x.squeeze(-1))))
             else:
                 angles = (2 * math.pi) * x * self.frequencies  # (batch, n_num, k)
                 periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
