@@ -22,7 +22,7 @@ the scikit-learn API; a :class:`~sklearn.pipeline.Pipeline` ending in a
 from __future__ import annotations
 
 from .attributions import attribution_summary, explain_flows, flow_attributions
-from .compare import compare
+from .comparison import compare
 from .gating import expert_agreement, gating_report, gating_weights
 from .plots import plot_attributions, plot_gating
 from .robustness import SENSOR_PROFILES, robustness_curve, sensor_profile_scores
