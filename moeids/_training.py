@@ -143,6 +143,7 @@ def train_module(
     ema_decay: float = 0.0,
     verbose: int = 0,
     stage: str = "train",
+    loss_name: str = "train_loss",
 ) -> list[dict]:
     """Fit ``module`` with AdamW, early stopping and best-weights restore.
 
@@ -154,7 +155,7 @@ def train_module(
         ``loss_fn(module, *batch)`` -> scalar loss, where ``batch`` are the rows of
         ``train_tensors`` for one mini-batch, moved to ``device``. None means the batch
         has nothing to learn from: it takes no optimiser step and is not counted in
-        ``train_loss``.
+        the epoch's mean loss.
     train_tensors : sequence of Tensor
         CPU tensors sharing their first dimension (n_samples, ...); moved to ``device``
         once (when they total at most 1 GiB, else batch by batch).
@@ -169,6 +170,9 @@ def train_module(
         keeps the last epoch's weights (of the average, with ``ema_decay``).
     grad_clip : float, optional
         Clip the gradients' global norm to this value before each step.
+    loss_name : str, default="train_loss"
+        Key of the epoch's mean training loss in each record and in the progress line
+        (name it for what ``loss_fn`` computes when that is not the validated loss).
     ema_decay : float, default=0.0
         When positive, an exponential moving average of the weights (this decay per
         step, bias-corrected: see :func:`_ema_avg_fn`) is what gets validated, kept as the
@@ -178,7 +182,7 @@ def train_module(
     Returns
     -------
     history : list of dict
-        One entry per epoch: ``epoch``, ``train_loss``, the validation metrics, ``time``.
+        One entry per epoch: ``epoch``, ``loss_name``, the validation metrics, ``time``.
     """
     optimizer = torch.optim.AdamW(
         module.parameters(),
@@ -211,7 +215,7 @@ def train_module(
             desc=f"{stage} epoch {epoch}/{epochs}",
             verbose=verbose,
         )
-        record = {"epoch": epoch, "train_loss": loss}
+        record = {"epoch": epoch, loss_name: loss}
         if validate is not None:
             evaluated.eval()
             with torch.inference_mode():

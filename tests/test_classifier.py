@@ -132,7 +132,7 @@ def test_fit_predict_shapes_and_attributes(fitted):
     assert decision.shape == (len(X),)
     np.testing.assert_array_equal(decision > 0, proba[:, 1] > 0.5)
     assert len(model.pretrain_history_) == 1
-    assert {"epoch", "train_loss", "val_loss", "val_f1", "time", "learning_rate"} <= set(
+    assert {"epoch", "train_objective", "val_loss", "val_f1", "time", "learning_rate"} <= set(
         model.history_[0]
     )
     assert model.n_iter_ == len(model.history_) <= 15

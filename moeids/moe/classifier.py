@@ -206,9 +206,11 @@ class MoEClassifier(
         Per-epoch records of stage 1 (empty when skipped: ``pretrain_epochs=0``, or
         no tabular value present in the training rows).
     history_ : list of dict
-        Per-epoch records of stage 2 (``train_loss``, ``val_loss``, ``val_f1``, ``time``,
-        ``learning_rate``). ``train_loss`` includes the expert losses and feature
-        dropout; ``val_loss`` is the plain cross-entropy of the mixture. The last
+        Per-epoch records of stage 2 (``train_objective``, ``val_loss``, ``val_f1``,
+        ``time``, ``learning_rate``). ``train_objective`` is what training minimises: the
+        cross-entropy on rows with features randomly hidden plus the expert losses, so it
+        stays well above ``val_loss``, the plain cross-entropy of the mixture on intact
+        validation rows. The last
         ``refit_epochs`` records (training plus validation rows) have no validation
         metrics.
     n_iter_ : int

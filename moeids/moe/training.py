@@ -259,6 +259,7 @@ class MoETrainingMixin:
             n_iter_no_change=self.n_iter_no_change if validate else None,
             ema_decay=self.ema_decay,
             stage=stage if factor == 1 else f"{stage} lr={rate:.0e}",
+            loss_name="train_objective",  # not val_loss's plain cross-entropy: see history_
         )
         for record in records:
             record["learning_rate"] = rate
