@@ -19,7 +19,13 @@ from moeids.datasets import _base, _cicids2017, _ciciot2023, _nsl_kdd, _rt_iot20
 from ._common import CommandError
 from ._io import expand_inputs, input_format, read_table
 
-__all__ = ["BENIGN_VALUES", "DATASETS", "LabelledFlows", "read_labelled"]
+__all__ = [
+    "BENIGN_VALUES",
+    "DATASETS",
+    "LabelledFlows",
+    "add_labelled_arguments",
+    "read_labelled",
+]
 
 #: Dataset name (also the FeatureSplitter preset) -> (loader, its file specification).
 DATASETS = {
@@ -75,6 +81,21 @@ def _detect_dataset(path) -> str:
     raise CommandError(
         f"{path} is not a file of a known dataset ({', '.join(DATASETS)}); "
         "name its label column with --label COLUMN"
+    )
+
+
+def add_labelled_arguments(run) -> None:
+    """Add ``--dataset`` and ``--label``: how :func:`read_labelled` finds the labels."""
+    run.add_argument(
+        "--dataset",
+        choices=["auto", *DATASETS],
+        default="auto",
+        help="layout of the files; auto recognises it from the first file's columns",
+    )
+    run.add_argument(
+        "--label",
+        metavar="COLUMN",
+        help="label column of files of any layout (default: none, the dataset's labels)",
     )
 
 

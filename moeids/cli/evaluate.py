@@ -19,7 +19,7 @@ from ._common import (
     check_classifier,
     load_model_arg,
 )
-from ._labelled import DATASETS, read_labelled
+from ._labelled import add_labelled_arguments, read_labelled
 
 __all__ = ["add_parser", "evaluate", "metrics_table"]
 
@@ -147,17 +147,7 @@ def add_parser(commands) -> None:
     )
     add_model_arguments(run)
     run.add_argument("data", nargs="+", metavar="DATA", help="CSV/Parquet files, folders, globs")
-    run.add_argument(
-        "--dataset",
-        choices=["auto", *DATASETS],
-        default="auto",
-        help="layout of the files; auto recognises it from the first file's columns",
-    )
-    run.add_argument(
-        "--label",
-        metavar="COLUMN",
-        help="label column of files of any layout (default: none, the dataset's labels)",
-    )
+    add_labelled_arguments(run)
     run.add_argument(
         "--plots",
         type=Path,

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ._common import CommandError, add_command, check_writable, save_model, write_card
-from ._labelled import DATASETS, read_labelled
+from ._labelled import add_labelled_arguments, read_labelled
 
 __all__ = ["add_parser", "parse_settings", "train"]
 
@@ -170,17 +170,7 @@ def add_parser(commands) -> None:
     )
     run.add_argument("data", nargs="+", metavar="DATA", help="CSV/Parquet files, folders, globs")
     run.add_argument("--out", required=True, type=Path, help="model file to write (required)")
-    run.add_argument(
-        "--dataset",
-        choices=["auto", *DATASETS],
-        default="auto",
-        help="layout of the files; auto recognises it from the first file's columns",
-    )
-    run.add_argument(
-        "--label",
-        metavar="COLUMN",
-        help="label column of files of any layout (default: none, the dataset's labels)",
-    )
+    add_labelled_arguments(run)
     run.add_argument(
         "--set",
         action="append",
