@@ -117,12 +117,23 @@ def shared_data_home():
     raise FileNotFoundError(f"no shared dataset folder found (tried {tried}); set MOEIDS_DATA")
 
 
-def expand_paths(path):
+def expand_paths(path, suffixes=None, what="file"):
     """Turn a file, a folder or a list of them into a list of files.
 
-    A folder contributes its ``*.csv``, ``*.csv.gz``, ``*.txt`` and ``*.txt.gz`` files, sorted
-    by name.
+    Parameters
+    ----------
+    path : str, path-like or list of them
+    suffixes : tuple of str, optional
+        A folder contributes its files ending in one of these (any case), sorted by name;
+        default: the dataset files ``*.csv``, ``*.csv.gz``, ``*.txt``, ``*.txt.gz``.
+    what : str, default="file"
+        What a file is, for the error messages (e.g. ``"capture file"``).
+
+    Returns
+    -------
+    files : list of pathlib.Path
     """
+    suffixes = _SUFFIXES if suffixes is None else tuple(suffixes)
     if isinstance(path, str | os.PathLike):
         items = [path]
     elif isinstance(path, list | tuple):
@@ -140,15 +151,15 @@ def expand_paths(path):
         item = Path(item)
         if item.is_dir():
             found = sorted(
-                p for p in item.iterdir() if p.is_file() and p.name.lower().endswith(_SUFFIXES)
+                p for p in item.iterdir() if p.is_file() and p.name.lower().endswith(suffixes)
             )
             if not found:
-                raise ValueError(f"folder {str(item)!r} holds no {', '.join(_SUFFIXES)} file")
+                raise ValueError(f"folder {str(item)!r} holds no {', '.join(suffixes)} file")
             files.extend(found)
         elif item.is_file():
             files.append(item)
         else:
-            raise FileNotFoundError(f"no such file or folder: {str(item)!r}")
+            raise FileNotFoundError(f"no such {what} or folder: {str(item)!r}")
     return files
 
 

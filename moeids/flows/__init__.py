@@ -8,12 +8,12 @@ holds the 5-tuple, the start and end times and the capture each flow came from.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ..datasets._base import expand_paths
 from ._nfstream import NFSTREAM_METADATA, nfstream_flows
 
 __all__ = ["CAPTURE_SUFFIXES", "EXTRACTORS", "NFSTREAM_METADATA", "capture_paths", "read_pcap"]
@@ -45,26 +45,7 @@ def capture_paths(path) -> list[Path]:
     -------
     files : list of pathlib.Path
     """
-    items = list(path) if isinstance(path, list | tuple) else [path]
-    if not items:
-        raise ValueError("path is an empty list")
-    files = []
-    for item in items:
-        if not isinstance(item, str | os.PathLike):
-            raise TypeError(f"path must be a str, a path-like object or a list of them: {item!r}")
-        item = Path(item)
-        if item.is_dir():
-            found = sorted(
-                p for p in item.iterdir() if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES
-            )
-            if not found:
-                raise ValueError(f"folder {str(item)!r} holds no {'/'.join(CAPTURE_SUFFIXES)} file")
-            files.extend(found)
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise FileNotFoundError(f"no such capture file or folder: {str(item)!r}")
-    return files
+    return expand_paths(path, CAPTURE_SUFFIXES, what="capture file")
 
 
 def _read_one(source, extractor, progress, options):
