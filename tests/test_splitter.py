@@ -659,3 +659,16 @@ def test_numeric_category_codes_match_a_pandas_index_lookup():
     expected = pd.Index(categories).get_indexer(values) + 1
     np.testing.assert_array_equal(category_codes(categories, values, numeric=True), expected)
     assert category_codes(np.array([]), values, numeric=True).tolist() == [0] * len(values)
+
+
+def test_transform_leaves_the_callers_numeric_frame_unchanged():
+    """The all-numeric fast path reads the frame in one block: NaN written over +/-inf must
+    go to a copy of the caller's frame (with pandas 3's copy-on-write its block is read-only)."""
+    X = pd.DataFrame({"Flow Duration": [1.0, 2.0, 3.0], "Total Fwd Packet": [4.0, 5.0, 6.0]})
+    splitter = FeatureSplitter().fit(X)
+    X.iloc[0, 0] = np.inf
+    before = X.copy()
+    out = splitter.transform(X)
+    pd.testing.assert_frame_equal(X, before)
+    column = list(splitter.get_feature_names_out()).index("temporal__Flow Duration")
+    assert np.isnan(np.asarray(out)[0, column])

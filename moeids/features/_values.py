@@ -171,7 +171,9 @@ def numeric_block(columns, names):
     kinds = {dtype.kind if isinstance(dtype, np.dtype) else "" for dtype in block.dtypes}
     if not kinds <= set("biuf"):
         return None
-    return block.to_numpy(dtype=np.float64)
+    # a copy: the caller writes NaN over +/-inf, and a view would be the user's frame (or,
+    # with pandas 3's copy-on-write, read-only)
+    return block.to_numpy(dtype=np.float64, copy=True)
 
 
 def check_float32_block(values, columns, names):
