@@ -5,7 +5,6 @@ in-process LocalCluster, closed at the end)."""
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.pipeline import make_pipeline
 
 import moeids
@@ -29,12 +28,7 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
