@@ -47,6 +47,14 @@ class CanonicalReport:
     variants : dict of str -> str
         Canonical features present that the extractor computes differently from the
         reference, and how.
+
+    Examples
+    --------
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.features import to_canonical
+    >>> _, report = to_canonical(load_sample().data)
+    >>> report.profile, report.renamed
+    ('cicflowmeter-4', {})
     """
 
     profile: str | None
@@ -68,6 +76,13 @@ def get_profile(name) -> Profile:
     Returns
     -------
     profile : Profile
+
+    Examples
+    --------
+    >>> from moeids.features import get_profile
+    >>> profile = get_profile("nfstream")
+    >>> profile.names["src_ip"], profile.unavailable[:2]
+    ('Src IP', ('Flow Bytes/s', 'Flow Packets/s'))
     """
     if name not in PROFILES:
         raise ValueError(f"Unknown feature profile {name!r}; known: {sorted(PROFILES)}.")
@@ -137,6 +152,16 @@ def to_canonical(frame, profile="auto"):
         Same rows and columns in the same order; canonical names; converted values.
         Columns the profile does not know keep their (stripped) name and values.
     report : CanonicalReport
+
+    Examples
+    --------
+    The bundled sample is already in canonical names (CICFlowMeter 4 writes them):
+
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.features import to_canonical
+    >>> canonical, report = to_canonical(load_sample().data.iloc[:100])
+    >>> canonical.shape, report.profile, report.renamed
+    ((100, 83), 'cicflowmeter-4', {})
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}.")
@@ -210,6 +235,14 @@ def mismatched_features(fitted, profile, columns):
     -------
     mismatched : dict of str -> str
         Feature -> the difference, in words.
+
+    Examples
+    --------
+    >>> from moeids.features.canonical import mismatched_features
+    >>> mismatched_features(None, "nfstream", ["Flow Duration", "Total Length of Fwd Packet"])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'Total Length of Fwd Packet': 'nfstream: link-layer frame lengths (headers included),
+     not transport payload lengths; fitted on reference: reference definition'}
     """
     a = PROFILES[fitted].variants if fitted is not None else {}
     b = PROFILES[profile].variants if profile is not None else {}

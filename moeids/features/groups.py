@@ -168,7 +168,25 @@ PRESETS = {
 
 
 def normalize_name(name):
-    """Return the normalised form of a column name that the rules match."""
+    """Return the normalised form of a column name that the rules match.
+
+    Parameters
+    ----------
+    name : object
+        Column name (converted with ``str``).
+
+    Returns
+    -------
+    normalized : str
+        Lower case, stripped, a byte-order mark removed, each run of whitespace, ``_`` and
+        ``.`` one space.
+
+    Examples
+    --------
+    >>> from moeids.features.groups import normalize_name
+    >>> normalize_name(" Flow_IAT-Mean")
+    'flow iat-mean'
+    """
     return _SEPARATORS.sub(" ", str(name).replace("\ufeff", "").strip().lower())
 
 
@@ -193,6 +211,12 @@ def assign_group(name, *, is_text, is_datetime, preset=None):
         One of :data:`GROUPS` or ``"excluded"``.
     reason : str
         Why, in words.
+
+    Examples
+    --------
+    >>> from moeids.features.groups import assign_group
+    >>> assign_group("Flow IAT Mean", is_text=lambda: False, is_datetime=False)
+    ('temporal', 'timing name')
     """
     if name is not None:
         key = normalize_name(name)

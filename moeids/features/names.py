@@ -109,6 +109,13 @@ def missing_names(values: np.ndarray, names) -> list[list[str]]:
     Returns
     -------
     missing : list of n_samples lists of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from moeids.features.names import missing_names
+    >>> missing_names(np.array([[1.0, np.nan], [np.nan, np.nan]]), ["a", "b"])
+    [['b'], ['a', 'b']]
     """
     rows, cols = np.nonzero(np.isnan(values))
     split_at = np.searchsorted(rows, np.arange(1, len(values)))

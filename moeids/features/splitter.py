@@ -188,6 +188,15 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : FeatureSplitter
+
+        Examples
+        --------
+        >>> from moeids import FeatureSplitter
+        >>> from moeids.datasets import load_sample
+        >>> X = load_sample().data.iloc[:200]
+        >>> splitter = FeatureSplitter().fit(X)
+        >>> splitter.n_features_in_, len(splitter.get_feature_names_out())
+        (83, 83)
         """
         self._fit(X)
         return self
@@ -208,6 +217,14 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         Xt : DataFrame of shape (n_samples, n_features_out), dtype float32
             Columns named by :meth:`get_feature_names_out`; an ndarray after
             ``set_output(transform="default")``.
+
+        Examples
+        --------
+        >>> from moeids import FeatureSplitter
+        >>> from moeids.datasets import load_sample
+        >>> Xt = FeatureSplitter().fit_transform(load_sample().data.iloc[:200])
+        >>> Xt.shape, Xt.columns[0]
+        ((200, 83), 'tabular__Total Fwd Packet')
         """
         return self._output(self._fit(X), X)
 
@@ -282,6 +299,15 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
             Columns named by :meth:`get_feature_names_out`; an ndarray after
             ``set_output(transform="default")``. NaN marks missing cells when
             ``missing="mask"``.
+
+        Examples
+        --------
+        >>> from moeids import FeatureSplitter
+        >>> from moeids.datasets import load_sample
+        >>> X = load_sample().data
+        >>> splitter = FeatureSplitter().fit(X.iloc[:200])
+        >>> splitter.transform(X.iloc[200:210]).shape
+        (10, 83)
         """
         check_is_fitted(self)
         columns, _, profile, _ = self._read(X, reset=False)
@@ -389,6 +415,14 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         Returns
         -------
         feature_names_out : ndarray of str objects
+
+        Examples
+        --------
+        >>> from moeids import FeatureSplitter
+        >>> from moeids.datasets import load_sample
+        >>> splitter = FeatureSplitter().fit(load_sample().data.iloc[:200])
+        >>> splitter.get_feature_names_out()[:2].tolist()
+        ['tabular__Total Fwd Packet', 'tabular__Total Bwd packets']
         """
         check_is_fitted(self)
         rename = {}

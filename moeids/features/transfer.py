@@ -36,6 +36,13 @@ def unstable_features(profiles):
     -------
     features : tuple of str
         Sorted canonical names (the profiles' ``variants`` and ``unavailable``).
+
+    Examples
+    --------
+    >>> from moeids.features import unstable_features
+    >>> features = unstable_features(["nfstream"])
+    >>> len(features), features[:2]
+    (52, ('Active Max', 'Active Mean'))
     """
     out = set()
     for name in profiles:
@@ -71,6 +78,19 @@ class ExtractorDropout(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     -----
     ``fit(X).transform(X)`` returns ``X`` unchanged; only ``fit_transform`` masks. Use it
     with ``FeatureSplitter(missing="mask")`` (the default), so that NaN means missing.
+
+    Examples
+    --------
+    Hide, in every training row (``p=1.0``), the features NFStream computes differently:
+
+    >>> from moeids import FeatureSplitter
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.features import ExtractorDropout
+    >>> Z = FeatureSplitter().fit_transform(load_sample().data.iloc[:200])
+    >>> dropout = ExtractorDropout(["nfstream"], p=1.0, random_state=0)
+    >>> Zt = dropout.fit_transform(Z)
+    >>> len(dropout.masked_features_), bool(Zt[dropout.masked_features_].isna().all().all())
+    (52, True)
     """
 
     _parameter_constraints = {
@@ -103,6 +123,15 @@ class ExtractorDropout(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         self : ExtractorDropout
+
+        Examples
+        --------
+        >>> from moeids import FeatureSplitter
+        >>> from moeids.datasets import load_sample
+        >>> from moeids.features import ExtractorDropout
+        >>> Z = FeatureSplitter().fit_transform(load_sample().data.iloc[:200])
+        >>> ExtractorDropout(["nfstream"]).fit(Z).masked_features_[0]
+        'tabular__Total Length of Fwd Packet'
         """
         validate_data(self, X, ensure_all_finite="allow-nan")
         unstable = set(unstable_features(self.profiles))
@@ -123,6 +152,16 @@ class ExtractorDropout(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         -------
         Xt : DataFrame or ndarray of shape (n_samples, n_features), float
             Same type, columns and index as ``X``.
+
+        Examples
+        --------
+        >>> from moeids import FeatureSplitter
+        >>> from moeids.datasets import load_sample
+        >>> from moeids.features import ExtractorDropout
+        >>> Z = FeatureSplitter().fit_transform(load_sample().data.iloc[:200])
+        >>> Zt = ExtractorDropout(["nfstream"], p=0.5, random_state=0).fit_transform(Z)
+        >>> Zt.shape, 0 < int(Zt["tabular__Total Length of Fwd Packet"].isna().sum()) < 200
+        ((200, 83), True)
         """
         self.fit(X)
         out = self.transform(X).copy()
@@ -142,6 +181,16 @@ class ExtractorDropout(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         Xt : DataFrame or ndarray of shape (n_samples, n_features)
+
+        Examples
+        --------
+        >>> from moeids import FeatureSplitter
+        >>> from moeids.datasets import load_sample
+        >>> from moeids.features import ExtractorDropout
+        >>> Z = FeatureSplitter().fit_transform(load_sample().data.iloc[:200])
+        >>> dropout = ExtractorDropout(["nfstream"], p=1.0).fit(Z)
+        >>> int(dropout.transform(Z).isna().sum().sum()) == int(Z.isna().sum().sum())
+        True
         """
         check_is_fitted(self)
         array = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")

@@ -81,6 +81,13 @@ class Profile:
     variants : mapping of str to str
         Canonical name -> how this extractor computes it where that differs from the
         reference; two profiles agree on a feature when their entries are equal (or absent).
+
+    Examples
+    --------
+    >>> from moeids.features import PROFILES
+    >>> profile = PROFILES["nfstream"]
+    >>> profile.names["src_ip"], profile.units["Flow Duration"]
+    ('Src IP', 1000.0)
     """
 
     name: str
