@@ -42,7 +42,21 @@ __all__ = ["MoEClassifier", "MoEOutput"]
 
 
 class MoEOutput(NamedTuple):
-    """What :meth:`MoEClassifier.forward` returns for ``n`` rows."""
+    """What :meth:`MoEClassifier.forward` returns for ``n`` rows.
+
+    Parameters
+    ----------
+    logits, proba, gate, values : ndarray
+        The fields below.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from moeids.moe.classifier import MoEOutput
+    >>> output = MoEOutput(*(np.zeros((3, k), np.float32) for k in (2, 2, 2, 5)))
+    >>> output.gate.shape, output._fields
+    ((3, 2), ('logits', 'proba', 'gate', 'values'))
+    """
 
     logits: np.ndarray
     """(n, n_classes) float32"""
@@ -224,10 +238,21 @@ class MoEClassifier(
 
     Examples
     --------
+    A tiny network (two epochs, ``d_model=8``) on every tenth flow of the bundled
+    CIC-IDS2017 sample, so that the example runs in a second; the defaults train the real
+    one:
+
     >>> from sklearn.pipeline import make_pipeline
     >>> from moeids import FeatureSplitter, MoEClassifier
-    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0))
-    >>> model.fit(flows, labels).predict(flows)  # doctest: +SKIP
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny))
+    >>> model.fit(X, y).predict(X).shape
+    (507,)
+    >>> model[-1].classes_, model[-1].n_iter_
+    (array([0, 1]), 2)
     """
 
     _parameter_constraints = {
@@ -364,6 +389,19 @@ class MoEClassifier(
         Returns
         -------
         self : MoEClassifier
+            Fitted.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+        ...                       refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+        >>> model.classes_, model.n_features_in_, len(model.history_)
+        (array([0, 1]), 83, 2)
         """
         self._check_params()
         X, y = validate_data(
@@ -408,6 +446,19 @@ class MoEClassifier(
             ``(logits, proba, gate, values)``: logits and probabilities
             (n_samples, n_classes), gate weights (n_samples, 2) in ``EXPERTS`` order
             (``tabular``, ``temporal``) and the validated input (n_samples, n_features).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+        ...                       refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+        >>> output = model.forward(Z.iloc[:4])
+        >>> output.proba.shape, output.gate.shape, output.values.shape
+        ((4, 2), (4, 2), (4, 83))
         """
         X = self._validated(X)
         net = self.module_
@@ -443,14 +494,61 @@ class MoEClassifier(
         """Class probabilities, shape (n_samples, n_classes), columns as ``classes_``.
 
         With fusion (``novelty_fpr > 0``), a flow in the novelty tail has benign
-        probability 0 (its mass goes to the attack classes, in proportion)."""
+        probability 0 (its mass goes to the attack classes, in proportion).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The fitted columns, in the fitted order; NaN marks a missing value.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), float32
+            Rows sum to 1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+        ...                       refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+        >>> proba = model.predict_proba(Z.iloc[:5])
+        >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1))
+        ((5, 2), True)
+        """
         output = self.forward(X)
         novelty = self._novelty_fires(output.values)
         return output.proba if novelty is None else self._fused_proba(output.proba, novelty[1])
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels, shape (n_samples,); with fusion, a flow in the novelty tail
-        gets its most probable attack class."""
+        gets its most probable attack class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Values of ``classes_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+        ...                       refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+        >>> labels = model.predict(Z.iloc[:5])
+        >>> labels.shape, set(labels) <= set(model.classes_)
+        ((5,), True)
+        """
         scores = self.decision_function(X)
         return self.classes_[(scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(1)]
 
@@ -458,7 +556,29 @@ class MoEClassifier(
         """Logit margins: shape (n_samples,) for binary (> 0 means ``classes_[1]``),
         else the logits, shape (n_samples, n_classes). With fusion, a flow in the
         novelty tail gets the largest float32 margin (binary) or the smallest benign
-        logit."""
+        logit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes), float32
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+        ...                       refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+        >>> scores = model.decision_function(Z.iloc[:5])
+        >>> scores.shape, bool(((scores > 0) == (model.predict(Z.iloc[:5]) == 1)).all())
+        ((5,), True)
+        """
         output = self.forward(X)
         logits, novelty = output.logits.copy(), self._novelty_fires(output.values)
         if novelty is not None:
@@ -471,12 +591,29 @@ class MoEClassifier(
     def predict_gating(self, X) -> pd.DataFrame:
         """Per-sample expert weights.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
         Returns
         -------
         weights : DataFrame of shape (n_samples, 2)
             Columns ``tabular`` and ``temporal``; rows sum to 1 unless a sample has no
             input at all. An expert that is off or has no input present gets 0. The
             index is ``X``'s when ``X`` is a DataFrame.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+        ...                       refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+        >>> weights = model.predict_gating(Z.iloc[:3])
+        >>> weights.columns.tolist(), bool(np.allclose(weights.sum(axis=1), 1))
+        (['tabular', 'temporal'], True)
         """
         return pd.DataFrame(self.forward(X).gate, columns=list(EXPERTS), index=_index(X))
 
@@ -503,6 +640,21 @@ class MoEClassifier(
             With fusion (``novelty_fpr > 0``), prediction and confidence are the fused
             ones, plus ``novelty_score`` and ``fired`` (``"classifier"``,
             ``"novelty"``, ``"both"`` or ``"none"``: which of the two flags the flow).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+        ...                       refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+        >>> explanation = model.explain(Z.iloc[:3], top_k=2)
+        >>> explanation.shape, explanation.columns[:3].tolist()
+        ((3, 6), ['prediction', 'confidence', 'tabular'])
+        >>> [len(top) for top in explanation["top_features"]]
+        [2, 2, 2]
         """
         _, proba, gate, values = self.forward(X)
         missing = missing_names(values, self._feature_names())
@@ -529,6 +681,26 @@ class MoEClassifier(
 
         The same as ``moeids.save(self, path)`` (``docs/persistence.md``). Load it with
         :meth:`MoEClassifier.load` or ``moeids.load``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (its folder must exist).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+        ...                       refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+        >>> model.save(path)
+        >>> os.path.getsize(path) > 0
+        True
         """
         save(self, path)
 
@@ -548,6 +720,23 @@ class MoEClassifier(
         Returns
         -------
         model : MoEClassifier
+            Fitted; predicts what the saved model predicted.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+        ...                       refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+        >>> model.save(path)
+        >>> again = MoEClassifier.load(path, device="cpu")
+        >>> bool(np.array_equal(again.predict_proba(Z), model.predict_proba(Z)))
+        True
         """
         model = load(path, device=device)
         if type(model) is not cls:
