@@ -71,6 +71,15 @@ class FTTransformer(nn.Module):
         See :class:`FeatureTokenizer`.
     n_bins : int
         Bins per feature of the piecewise-linear embedding.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from moeids.moe import FTTransformer
+    >>> encoder = FTTransformer(3, [5], d_model=8, n_layers=1, n_heads=2, dropout=0.0)
+    >>> x_num, x_cat = torch.randn(4, 3), torch.tensor([[0], [1], [4], [2]])
+    >>> encoder(x_num, x_cat, torch.zeros(4, 4, dtype=torch.bool)).shape
+    torch.Size([4, 8])
     """
 
     def __init__(
@@ -96,7 +105,29 @@ class FTTransformer(nn.Module):
     def encode(
         self, x_num: torch.Tensor, x_cat: torch.Tensor, missing: torch.Tensor
     ) -> torch.Tensor:
-        """All output tokens, shape (batch, 1 + n_features, d_model); [CLS] first."""
+        """All output tokens, shape (batch, 1 + n_features, d_model); [CLS] first.
+
+        Parameters
+        ----------
+        x_num : Tensor of shape (batch, n_num), float
+        x_cat : Tensor of shape (batch, n_cat), long
+        missing : Tensor of shape (batch, n_num + n_cat), bool
+            See :meth:`FeatureTokenizer.forward`.
+
+        Returns
+        -------
+        tokens : Tensor of shape (batch, 1 + n_num + n_cat, d_model)
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import FTTransformer
+        >>> encoder = FTTransformer(3, [5], d_model=8, n_layers=1, n_heads=2, dropout=0.0)
+        >>> x_num, x_cat = torch.randn(4, 3), torch.tensor([[0], [1], [4], [2]])
+        >>> missing = torch.zeros(4, 4, dtype=torch.bool)
+        >>> encoder.encode(x_num, x_cat, missing).shape
+        torch.Size([4, 5, 8])
+        """
         x = self.tokenizer(x_num, x_cat, missing)
         for block in self.blocks:
             x = block(x)
@@ -107,8 +138,26 @@ class FTTransformer(nn.Module):
     ) -> torch.Tensor:
         """The [CLS] embedding, shape (batch, d_model).
 
-        ``x_num`` (batch, n_num) float, ``x_cat`` (batch, n_cat) long, ``missing``
-        (batch, n_num + n_cat) bool; see :meth:`FeatureTokenizer.forward`.
+        Parameters
+        ----------
+        x_num : Tensor of shape (batch, n_num), float
+        x_cat : Tensor of shape (batch, n_cat), long
+        missing : Tensor of shape (batch, n_num + n_cat), bool
+            See :meth:`FeatureTokenizer.forward`.
+
+        Returns
+        -------
+        embedding : Tensor of shape (batch, d_model)
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import FTTransformer
+        >>> encoder = FTTransformer(3, [5], d_model=8, n_layers=1, n_heads=2, dropout=0.0)
+        >>> x_num, x_cat = torch.randn(4, 3), torch.tensor([[0], [1], [4], [2]])
+        >>> missing = torch.zeros(4, 4, dtype=torch.bool)
+        >>> encoder(x_num, x_cat, missing).shape
+        torch.Size([4, 8])
         """
         x = self.tokenizer(x_num, x_cat, missing)
         last = len(self.blocks) - 1

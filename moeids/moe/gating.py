@@ -39,6 +39,15 @@ class Gate(nn.Module):
         Route each sample to its top-1 expert (weight 1) instead of mixing.
     dropout : float
         Dropout inside the gate's hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from moeids.moe import Gate
+    >>> gate = Gate(d_model=8, n_experts=2)
+    >>> weights = gate(torch.randn(3, 2, 8), torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.5, 0.2]]))
+    >>> weights.shape, weights[1, 1].item(), torch.allclose(weights.sum(1), torch.ones(3))
+    (torch.Size([3, 2]), 0.0, True)
     """
 
     def __init__(
@@ -75,6 +84,16 @@ class Gate(nn.Module):
         weights : Tensor of shape (batch, n_experts)
             Non-negative, summing to 1 over the experts that have any input present
             (to 0 when none has); exactly 0 for experts without input.
+
+        Examples
+        --------
+        An expert without input (``present`` 0) gets weight 0; no input at all, weights 0:
+
+        >>> import torch
+        >>> from moeids.moe import Gate
+        >>> gate = Gate(d_model=4, n_experts=2)
+        >>> gate(torch.randn(2, 2, 4), torch.tensor([[0.0, 1.0], [0.0, 0.0]])).tolist()
+        [[0.0, 1.0], [0.0, 0.0]]
         """
         features = torch.cat([embeddings.flatten(1), present], dim=1)
         logits = self.mlp(features) / self.temperature

@@ -29,6 +29,15 @@ def hide_features(x: torch.Tensor, rate: float) -> torch.Tensor:
     -------
     hidden : Tensor of shape (batch, n_features)
         ``x`` with the hidden entries set to NaN.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from moeids.moe import hide_features
+    >>> _ = torch.manual_seed(0)
+    >>> hidden = hide_features(torch.ones(1000, 10), rate=0.5)
+    >>> hidden.shape, 0.1 < hidden.isnan().float().mean().item() < 0.4
+    (torch.Size([1000, 10]), True)
     """
     if rate <= 0:
         return x
@@ -66,6 +75,17 @@ def expert_losses(
     Returns
     -------
     loss : scalar Tensor
+
+    Examples
+    --------
+    >>> import torch
+    >>> from moeids.moe import expert_losses
+    >>> weights = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
+    >>> expert_logits = torch.zeros(2, 2, 3)  # 2 samples, 2 experts, 3 classes
+    >>> present = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    >>> loss = expert_losses(weights, expert_logits, present, torch.tensor([0, 2]))
+    >>> round(loss.item(), 4)  # log 3 (uniform experts) + log 2 / 2 (gate cross-entropy)
+    1.4452
     """
     available = present > 0
     log_p = F.log_softmax(expert_logits, dim=-1)

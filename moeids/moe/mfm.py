@@ -26,6 +26,15 @@ class MFMHead(nn.Module):
         Codes per categorical feature (one classifier each).
     d_model : int
         Token size.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from moeids.moe import MFMHead
+    >>> head = MFMHead(n_num=3, cat_cardinalities=[5], d_model=8)
+    >>> num, cat = head(torch.randn(4, 1 + 3 + 1, 8))
+    >>> num.shape, [logits.shape for logits in cat]
+    (torch.Size([4, 3]), [torch.Size([4, 5])])
     """
 
     def __init__(self, n_num: int, cat_cardinalities: list[int], d_model: int):
@@ -49,6 +58,14 @@ class MFMHead(nn.Module):
             Predicted numeric values.
         cat : list of Tensor, one (batch, cardinality_j) per categorical feature
             Logits over the codes.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import MFMHead
+        >>> num, cat = MFMHead(2, [], d_model=4)(torch.randn(6, 3, 4))
+        >>> num.shape, cat
+        (torch.Size([6, 2]), [])
         """
         features = tokens[:, 1:]
         num = (features[:, : self.n_num] * self.num_weight).sum(-1) + self.num_bias
@@ -87,6 +104,20 @@ def mfm_loss(
         feature of the batch is present: there is nothing to reconstruct. When some are
         present, at least one is masked (the one of smallest draw if the ratio picked
         none), so a small batch always has a target.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from moeids.moe import FTTransformer, MFMHead, mfm_loss
+    >>> encoder = FTTransformer(3, [], d_model=8, n_layers=1, n_heads=2, dropout=0.0)
+    >>> head = MFMHead(3, [], d_model=8)
+    >>> x_num, x_cat = torch.randn(16, 3), torch.zeros(16, 0, dtype=torch.long)
+    >>> missing = torch.zeros(16, 3, dtype=torch.bool)
+    >>> loss = mfm_loss(encoder, head, x_num, x_cat, missing, mask_ratio=0.3)
+    >>> loss.shape, bool(loss > 0)
+    (torch.Size([]), True)
+    >>> mfm_loss(encoder, head, x_num, x_cat, torch.ones(16, 3, dtype=torch.bool), 0.3) is None
+    True
     """
     if generator is None:
         draw = torch.rand(missing.shape, device=missing.device)

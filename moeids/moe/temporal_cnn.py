@@ -28,6 +28,14 @@ class TemporalCNN(nn.Module):
         Odd convolution width.
     dropout : float
         Dropout before the projection.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from moeids.moe import TemporalCNN
+    >>> cnn = TemporalCNN(n_features=6, d_model=8, channels=4)
+    >>> cnn(torch.randn(3, 6), torch.zeros(3, 6, dtype=torch.bool)).shape
+    torch.Size([3, 8])
     """
 
     def __init__(
@@ -67,6 +75,17 @@ class TemporalCNN(nn.Module):
         Returns
         -------
         embedding : Tensor of shape (batch, d_model)
+
+        Examples
+        --------
+        Missing entries (here NaN) are ignored:
+
+        >>> import torch
+        >>> from moeids.moe import TemporalCNN
+        >>> x = torch.tensor([[1.0, float("nan"), 3.0]])
+        >>> embedding = TemporalCNN(3, d_model=4)(x, torch.isnan(x))
+        >>> embedding.shape, bool(embedding.isnan().any())
+        (torch.Size([1, 4]), False)
         """
         available = (~missing).to(x.dtype)
         values = torch.where(missing, 0.0, x)

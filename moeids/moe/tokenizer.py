@@ -46,6 +46,18 @@ class FeatureTokenizer(nn.Module):
     n_bins : int
         Bins per feature of the piecewise-linear embedding; their edges are set from
         training data with :meth:`set_bin_edges`.
+
+    Examples
+    --------
+    Three numeric features and one categorical feature of 5 codes, 8-wide tokens:
+
+    >>> import torch
+    >>> from moeids.moe import FeatureTokenizer
+    >>> tokenizer = FeatureTokenizer(3, [5], d_token=8)
+    >>> x_num, x_cat = torch.randn(4, 3), torch.tensor([[0], [1], [4], [2]])
+    >>> missing = torch.zeros(4, 4, dtype=torch.bool)
+    >>> tokenizer(x_num, x_cat, missing).shape
+    torch.Size([4, 5, 8])
     """
 
     EMBEDDINGS = ("linear", "periodic", "piecewise_linear")
@@ -101,6 +113,20 @@ class FeatureTokenizer(nn.Module):
         Edges are the distinct quantiles of each feature's present (non-NaN) values; a
         feature with fewer distinct quantiles than bins repeats its last edge, which
         leaves the extra bins empty (always encoded as 0).
+
+        Parameters
+        ----------
+        x_num : Tensor of shape (n_samples, n_num), float
+            Scaled training values; NaN marks a missing value.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import FeatureTokenizer
+        >>> tokenizer = FeatureTokenizer(1, [], 4, numeric_embedding="piecewise_linear", n_bins=4)
+        >>> tokenizer.set_bin_edges(torch.arange(9.0).reshape(9, 1))
+        >>> tokenizer.bin_edges
+        tensor([[0., 2., 4., 6., 8.]])
         """
         n_bins = self.bin_edges.shape[1] - 1
         values = x_num.detach().cpu().double().numpy()
@@ -161,6 +187,17 @@ class FeatureTokenizer(nn.Module):
         -------
         tokens : Tensor of shape (batch, 1 + n_num + n_cat, d_token)
             The [CLS] token first, then one token per feature.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import FeatureTokenizer
+        >>> tokenizer = FeatureTokenizer(2, [], d_token=4)
+        >>> missing = torch.tensor([[False, True], [False, False]])
+        >>> x_num = torch.tensor([[1.0, float("nan")], [0.5, 2.0]])
+        >>> tokens = tokenizer(x_num, torch.zeros(2, 0, dtype=torch.long), missing)
+        >>> tokens.shape, bool(tokens.isnan().any())
+        (torch.Size([2, 3, 4]), False)
         """
         batch = missing.shape[0]
         parts = []
