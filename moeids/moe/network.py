@@ -54,6 +54,21 @@ class MoENetwork(nn.Module):
         Numeric tokens of the tabular expert (see :class:`FeatureTokenizer`).
     n_bins : int
         Bins per feature of the piecewise-linear embedding.
+
+    Examples
+    --------
+    Input columns 0-1 numeric, 2 categorical (4 codes), 3-4 timing; two classes:
+
+    >>> import torch
+    >>> from moeids.moe import MoENetwork
+    >>> net = MoENetwork([0, 1], [2], [4], [3, 4], n_classes=2, d_model=8, n_layers=1,
+    ...                  n_heads=2)
+    >>> nan = float("nan")
+    >>> x = torch.tensor([[1.0, 2.0, 1.0, 0.1, 0.2], [3.0, nan, 7.0, 0.3, nan]])
+    >>> net.fit_scaling(x)
+    >>> logits, weights = net(x)
+    >>> logits.shape, weights.shape, net.expert_names
+    (torch.Size([2, 2]), torch.Size([2, 2]), ['tabular', 'temporal'])
     """
 
     def __init__(
@@ -118,7 +133,31 @@ class MoENetwork(nn.Module):
         return list(self.experts)
 
     def scaled(self, x: torch.Tensor) -> torch.Tensor:
-        """Numeric tabular then temporal columns, scaled: (batch, n_num + n_temporal)."""
+        """Numeric tabular then temporal columns, scaled: (batch, n_num + n_temporal).
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_columns), float
+            A raw batch; NaN marks a missing value (it stays NaN).
+
+        Returns
+        -------
+        scaled : Tensor of shape (batch, n_num + n_temporal)
+            ``(signed_log1p(x) - loc) / scale`` of those columns.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import MoENetwork
+        >>> net = MoENetwork([0, 1], [2], [4], [3, 4], n_classes=2, d_model=8, n_layers=1,
+        ...                  n_heads=2)
+        >>> nan = float("nan")
+        >>> x = torch.tensor([[1.0, 2.0, 1.0, 0.1, 0.2], [3.0, nan, 7.0, 0.3, nan]])
+        >>> net.fit_scaling(x)
+        >>> scaled = net.scaled(x)
+        >>> scaled.shape, scaled.isnan().sum().item()
+        (torch.Size([2, 4]), 2)
+        """
         columns = torch.cat([self.num_columns, self.temporal_columns])
         return (signed_log1p(x[:, columns]) - self.loc) / self.scale
 
@@ -129,6 +168,23 @@ class MoENetwork(nn.Module):
         Uses :func:`~moeids._numeric.standard_statistics` of the present (non-NaN) values
         of each column after ``signed_log1p``: a constant or all-missing column gets
         scale 1. A piecewise-linear tabular expert also gets its bins from these rows.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n_samples, n_columns), float
+            Raw training rows; NaN marks a missing value.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import MoENetwork
+        >>> net = MoENetwork([0, 1], [2], [4], [3, 4], n_classes=2, d_model=8, n_layers=1,
+        ...                  n_heads=2)
+        >>> nan = float("nan")
+        >>> x = torch.tensor([[1.0, 2.0, 1.0, 0.1, 0.2], [3.0, nan, 7.0, 0.3, nan]])
+        >>> net.fit_scaling(x)
+        >>> net.loc.shape, net.scale[1].item()  # column 1 has one present value: scale 1
+        (torch.Size([4]), 1.0)
         """
         columns = torch.cat([self.num_columns, self.temporal_columns]).cpu()
         logged = signed_log1p(x[:, columns].detach().cpu().double().numpy())
@@ -147,6 +203,32 @@ class MoENetwork(nn.Module):
         (batch, n_cat) long with unseen codes read as 0, ``tabular_missing``
         (batch, n_num + n_cat) bool, ``temporal`` (batch, n_temporal) float scaled and
         ``temporal_missing`` (batch, n_temporal) bool.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_columns), float
+            NaN marks a missing value.
+
+        Returns
+        -------
+        inputs : dict of str -> Tensor
+            The five tensors above.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import MoENetwork
+        >>> net = MoENetwork([0, 1], [2], [4], [3, 4], n_classes=2, d_model=8, n_layers=1,
+        ...                  n_heads=2)
+        >>> nan = float("nan")
+        >>> x = torch.tensor([[1.0, 2.0, 1.0, 0.1, 0.2], [3.0, nan, 7.0, 0.3, nan]])
+        >>> inputs = net.split_inputs(x)
+        >>> {name: tuple(value.shape) for name, value in inputs.items()}
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'x_num': (2, 2), 'x_cat': (2, 1), 'tabular_missing': (2, 3), 'temporal': (2, 2),
+         'temporal_missing': (2, 2)}
+        >>> inputs["x_cat"].flatten().tolist()  # code 7 >= 4 codes: unknown, 0
+        [1, 0]
         """
         n_num = len(self.num_columns)
         scaled = self.scaled(x)
@@ -183,6 +265,19 @@ class MoENetwork(nn.Module):
             Only with ``return_experts``: the head applied to each embedding alone.
         present : Tensor of shape (batch, n_experts), float
             Only with ``return_experts``: fraction of each expert's inputs present.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import MoENetwork
+        >>> net = MoENetwork([0, 1], [2], [4], [3, 4], n_classes=2, d_model=8, n_layers=1,
+        ...                  n_heads=2)
+        >>> nan = float("nan")
+        >>> x = torch.tensor([[1.0, 2.0, 1.0, 0.1, 0.2], [3.0, nan, 7.0, 0.3, nan]])
+        >>> net.fit_scaling(x)
+        >>> logits, weights, expert_logits, present = net(x, return_experts=True)
+        >>> expert_logits.shape, present.double().round(decimals=2).tolist()
+        (torch.Size([2, 2, 2]), [[1.0, 1.0], [0.67, 0.5]])
         """
         inputs = self.split_inputs(x)
         embeddings, present = [], []
