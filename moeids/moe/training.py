@@ -35,7 +35,27 @@ PREDICT_BATCH_SIZE = 1024
 
 
 class MoETrainingMixin:
-    """Training steps of :class:`~moeids.MoEClassifier` (reads its parameters)."""
+    """Training steps of :class:`~moeids.MoEClassifier` (reads its parameters).
+
+    Examples
+    --------
+    A subclass changes one step by overriding its method; here the stage-2 loss gets
+    label smoothing (a tiny network on every tenth flow of the bundled sample):
+
+    >>> import torch.nn.functional as F
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> class Smoothed(MoEClassifier):
+    ...     def get_loss(self, net, x, y, class_weight=None):
+    ...         logits = net(x)[0]
+    ...         return F.cross_entropy(logits, y, weight=class_weight, label_smoothing=0.1)
+    >>> flows = load_sample()
+    >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+    >>> model = Smoothed(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+    ...                  refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+    >>> model.n_iter_
+    2
+    """
 
     # ------------------------------------------------------------------ the whole fit
     def _fit_network(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
@@ -130,6 +150,28 @@ class MoETrainingMixin:
         Returns
         -------
         loss : scalar Tensor, or None when the batch has no present tabular value
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> y = flows.target.iloc[::10]
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=1,
+        ...                       refit_epochs=1, class_weight="balanced", random_state=0).fit(Z, y)
+        >>> x = torch.as_tensor(Z.to_numpy(dtype="float32")[:64])
+        >>> labels = torch.as_tensor(y.to_numpy()[:64])
+        >>> from moeids.moe import MFMHead
+        >>> net = model.module_
+        >>> head = MFMHead(len(net.num_columns), net.cat_cardinalities.tolist(), d_model=8)
+        >>> pair = torch.nn.ModuleDict({"encoder": net.experts["tabular"], "head": head})
+        >>> inputs = net.split_inputs(x)
+        >>> loss = model.pretrain_loss(
+        ...     pair, inputs["x_num"], inputs["x_cat"], inputs["tabular_missing"])
+        >>> loss.shape
+        torch.Size([])
         """
         return mfm_loss(
             model["encoder"], model["head"], x_num, x_cat, missing, self.mask_ratio, generator
@@ -141,6 +183,34 @@ class MoETrainingMixin:
         Skipped (``[]``) when ``pretrain_epochs == 0``, without a tabular expert, or
         when no tabular value of the training rows is present. Validated (with a fixed
         mask) only when a validation row has a present tabular value.
+
+        Parameters
+        ----------
+        X_train, X_val : Tensor of shape (n_train, n_features) and (n_val, n_features)
+            Raw float rows (NaN = missing), on the CPU.
+        generator : torch.Generator
+            Source of the batch order and the training masks.
+        seed : int
+            Seed of the fixed validation mask.
+
+        Returns
+        -------
+        history : list of dict
+            One record per epoch: ``epoch``, ``train_loss``, ``val_loss`` (when
+            validated) and ``time``; stored as ``pretrain_history_`` by ``fit``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> y = flows.target.iloc[::10]
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=1,
+        ...                       refit_epochs=1, class_weight="balanced", random_state=0).fit(Z, y)
+        >>> [sorted(record) for record in model.pretrain_history_]
+        [['epoch', 'time', 'train_loss', 'val_loss']]
         """
         net = self.module_
         if self.pretrain_epochs == 0 or "tabular" not in net.experts:
@@ -182,7 +252,28 @@ class MoETrainingMixin:
         """Per-class weights of the stage-2 losses from ``class_weight`` and the encoded
         training labels ``y_train`` (n_train,); None without ``class_weight``.
 
-        Returns a Tensor of shape (n_classes,) on ``device_``, in ``classes_`` order.
+        Parameters
+        ----------
+        y_train : Tensor of shape (n_train,), long
+            Encoded labels (indices into ``classes_``).
+
+        Returns
+        -------
+        weight : Tensor of shape (n_classes,) or None
+            On ``device_``, in ``classes_`` order.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> y = flows.target.iloc[::10]
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=1,
+        ...                       refit_epochs=1, class_weight="balanced", random_state=0).fit(Z, y)
+        >>> model.loss_class_weight(torch.tensor([0, 0, 0, 1]))  # "balanced"
+        tensor([0.6667, 2.0000])
         """
         if self.class_weight is None:
             return None
@@ -207,6 +298,22 @@ class MoETrainingMixin:
         Returns
         -------
         loss : scalar Tensor
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> y = flows.target.iloc[::10]
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=1,
+        ...                       refit_epochs=1, class_weight="balanced", random_state=0).fit(Z, y)
+        >>> x = torch.as_tensor(Z.to_numpy(dtype="float32")[:64])
+        >>> labels = torch.as_tensor(y.to_numpy()[:64])
+        >>> loss = model.get_loss(model.module_.train(), x, labels)
+        >>> loss.shape, loss.requires_grad
+        (torch.Size([]), True)
         """
         x = hide_features(x, float(self.feature_dropout))
         if self.expert_loss_weight == 0:
@@ -221,11 +328,33 @@ class MoETrainingMixin:
     def validation_scores(self, net, X_val, y_val, class_weight=None) -> dict:
         """Stage-2 validation metrics of ``net`` (eval mode) on the held-out rows.
 
+        Parameters
+        ----------
+        net : MoENetwork, in eval mode
+        X_val : Tensor of shape (n_val, n_features), float, raw (NaN = missing)
+        y_val : Tensor of shape (n_val,), long, encoded labels
+        class_weight : Tensor of shape (n_classes,), optional
+
         Returns
         -------
         scores : dict
             ``val_loss`` (weighted cross-entropy of the mixture, monitored for early
             stopping) and ``val_f1`` (binary F1 of ``classes_[1]``, else macro F1).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> y = flows.target.iloc[::10]
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=1,
+        ...                       refit_epochs=1, class_weight="balanced", random_state=0).fit(Z, y)
+        >>> x = torch.as_tensor(Z.to_numpy(dtype="float32")[:64])
+        >>> labels = torch.as_tensor(y.to_numpy()[:64])
+        >>> sorted(model.validation_scores(model.module_.eval(), x, labels))
+        ['val_f1', 'val_loss']
         """
         logits = torch.cat([net(x.to(self.device_))[0] for x in X_val.split(PREDICT_BATCH_SIZE)])
         loss = F.cross_entropy(logits, y_val.to(self.device_), weight=class_weight)
@@ -238,14 +367,61 @@ class MoETrainingMixin:
 
     def learning_rate_phases(self) -> tuple[float, ...]:
         """Factors of ``learning_rate`` of the stage-2 phases, run in order while epochs
-        remain; each after the first starts from the best weights so far. (1.0, 0.1)."""
+        remain; each after the first starts from the best weights so far. (1.0, 0.1).
+
+        Returns
+        -------
+        factors : tuple of float
+
+        Examples
+        --------
+        >>> from moeids import MoEClassifier
+        >>> MoEClassifier().learning_rate_phases()
+        (1.0, 0.1)
+        """
         return (1.0, 0.1)
 
     def train_phase(self, loss_fn, tensors, generator, *, factor, epochs, validate, stage):
         """``epochs`` epochs of ``module_`` at ``factor * learning_rate``, with early
         stopping when ``validate`` is given and ``n_iter_no_change`` is set.
 
-        Returns the per-epoch records, each with its ``learning_rate``.
+        Parameters
+        ----------
+        loss_fn : callable
+            ``loss_fn(net, x, y) -> scalar Tensor`` (:meth:`get_loss` with the class
+            weights bound).
+        tensors : list of Tensor
+            ``[x, y]``: raw float rows (n, n_features) and encoded labels (n,).
+        generator : torch.Generator
+            Source of the batch order.
+        factor : float
+            Multiplies ``learning_rate``.
+        epochs : int
+            Most epochs to run.
+        validate : callable or None
+            ``validate(net) -> dict`` (:meth:`validation_scores` bound to the validation
+            rows); None: no validation, no early stopping.
+        stage : str
+            Name of the phase in the progress lines (``verbose``).
+
+        Returns
+        -------
+        records : list of dict
+            One per epoch: ``epoch`` (from 1), ``train_objective``, ``time``,
+            ``learning_rate`` and, when validated, ``val_loss`` and ``val_f1``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> y = flows.target.iloc[::10]
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=1,
+        ...                       refit_epochs=1, class_weight="balanced", random_state=0).fit(Z, y)
+        >>> [record["learning_rate"] for record in model.history_]  # learning_rate=0.002
+        [0.002, 0.002, 0.0002]
         """
         rate = self.learning_rate * factor
         records = self._train_module(
@@ -271,6 +447,36 @@ class MoETrainingMixin:
         Without early stopping (no validation rows or ``n_iter_no_change=None``) only
         the first phase runs, for all ``epochs``. A phase that does not beat the best
         validation loss of the earlier ones gives their weights back.
+
+        Parameters
+        ----------
+        loss_fn : callable
+            ``loss_fn(net, x, y) -> scalar Tensor`` (:meth:`get_loss` with the class
+            weights bound).
+        tensors : list of Tensor
+            ``[x, y]``: raw float rows (n, n_features) and encoded labels (n,).
+        validate : callable or None
+            As for :meth:`train_phase`.
+        generator : torch.Generator
+            Source of the batch order.
+
+        Returns
+        -------
+        history : list of dict
+            The records of :meth:`train_phase`, numbered on from phase to phase.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> y = flows.target.iloc[::10]
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=1,
+        ...                       refit_epochs=1, class_weight="balanced", random_state=0).fit(Z, y)
+        >>> [sorted(record) for record in model.history_[:1]]  # doctest: +NORMALIZE_WHITESPACE
+        [['epoch', 'learning_rate', 'time', 'train_objective', 'val_f1', 'val_loss']]
         """
         early_stopping = validate is not None and self.n_iter_no_change is not None
         phases = self.learning_rate_phases() if early_stopping else (1.0,)
@@ -300,7 +506,41 @@ class MoETrainingMixin:
     def refit_phase(self, loss_fn, tensors, generator, *, first_epoch) -> list[dict]:
         """``refit_epochs`` epochs on the training plus validation rows ``tensors``, at
         the last phase's rate, without validation; records numbered after
-        ``first_epoch``."""
+        ``first_epoch``.
+
+        Parameters
+        ----------
+        loss_fn : callable
+            ``loss_fn(net, x, y) -> scalar Tensor`` (:meth:`get_loss` with the class
+            weights bound).
+        tensors : list of Tensor
+            ``[x, y]``: raw float rows (n, n_features) and encoded labels (n,).
+        generator : torch.Generator
+            Source of the batch order.
+        first_epoch : int
+            Epochs run before (the records count on from it).
+
+        Returns
+        -------
+        records : list of dict
+            As for :meth:`train_phase`, without validation metrics.
+
+        Examples
+        --------
+        With ``refit_epochs=1``, the last record of ``history_`` is the refit's:
+
+        >>> import torch
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+        >>> y = flows.target.iloc[::10]
+        >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=1,
+        ...                       refit_epochs=1, class_weight="balanced", random_state=0).fit(Z, y)
+        >>> last = model.history_[-1]
+        >>> last["epoch"], "val_loss" in last
+        (3, False)
+        """
         factor = self.learning_rate_phases()[-1]
         records = self.train_phase(
             loss_fn,
