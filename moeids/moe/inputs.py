@@ -28,20 +28,23 @@ embedding, so a huge code would allocate a huge table. ``FeatureSplitter`` numbe
 categories of a column 1..k (k at most its ``max_categories``)."""
 
 UNLABELED = -1
+"""The label of an unlabeled row (numeric ``y`` only; scikit-learn's semi-supervised
+convention)."""
 
 
 class UnlabeledRowsWarning(UserWarning):
     """Rows with ``y == -1`` were treated as unlabeled (scikit-learn's semi-supervised code)."""
 
 
-"""The label of an unlabeled row (numeric ``y`` only; scikit-learn's semi-supervised
-convention)."""
-
-
 def encode_labels(y: np.ndarray, unlabeled: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Classes and encoded labels of ``y`` (n_samples,); at least two classes.
 
-    ``unlabeled`` (the number of rows removed as ``y = -1``) only words the errors.
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        Labels of the labeled rows.
+    unlabeled : int, default=0
+        The number of rows removed as ``y = -1``; it only words the errors.
 
     Returns
     -------
@@ -49,6 +52,18 @@ def encode_labels(y: np.ndarray, unlabeled: int = 0) -> tuple[np.ndarray, np.nda
         Sorted distinct labels.
     encoded : ndarray of int of shape (n_samples,)
         Index of each label in ``classes``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from moeids.moe.inputs import encode_labels
+    >>> classes, encoded = encode_labels(np.array(["DoS", "BENIGN", "DoS"]))
+    >>> classes.tolist(), encoded.tolist()
+    (['BENIGN', 'DoS'], [1, 0, 1])
+    >>> encode_labels(np.array([1, 1]))
+    Traceback (most recent call last):
+    ...
+    ValueError: MoEClassifier needs samples of at least 2 classes in y; got only class 1
     """
     if y.dtype == object:
         missing = pd.isna(y)
@@ -66,7 +81,7 @@ def encode_labels(y: np.ndarray, unlabeled: int = 0) -> tuple[np.ndarray, np.nda
             f"y mixes labels of types {kinds} that cannot be ordered; use one type"
         ) from exc
     if len(classes) < 2:
-        got = f"only class {classes[0]!r}" if len(classes) else "no labeled row"
+        got = f"only class {classes.tolist()[0]!r}" if len(classes) else "no labeled row"
         note = (
             f" (besides {unlabeled} unlabeled row(s), y = -1; if -1 is a class, recode it)"
             if unlabeled
@@ -77,7 +92,23 @@ def encode_labels(y: np.ndarray, unlabeled: int = 0) -> tuple[np.ndarray, np.nda
 
 
 def check_has_values(X: np.ndarray) -> None:
-    """Raise unless ``X`` (n_samples, n_features) has at least one present (non-NaN) value."""
+    """Raise unless ``X`` (n_samples, n_features) has at least one present (non-NaN) value.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float
+        NaN marks a missing value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from moeids.moe.inputs import check_has_values
+    >>> check_has_values(np.array([[np.nan, 1.0]]))
+    >>> check_has_values(np.full((2, 2), np.nan))
+    Traceback (most recent call last):
+    ...
+    ValueError: X has no present value: all 4 entries are NaN (missing), so there is nothing to learn from
+    """
     if np.isnan(X).all():
         raise ValueError(
             f"X has no present value: all {X.size} entries are NaN (missing), so there is "
@@ -101,6 +132,19 @@ def check_categorical_codes(
     fitting : bool
         In ``fit``, codes above :data:`MAX_CATEGORICAL_CODE` are refused too (at
         predict time a code above the fitted ones reads as unknown).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from moeids.moe.inputs import check_categorical_codes
+    >>> groups = np.array(["tabular", "categorical"])
+    >>> names = np.array(["bytes", "proto"], dtype=object)
+    >>> check_categorical_codes(np.array([[1.5, 2.0], [3.0, np.nan]]), groups, names,
+    ...                         fitting=True)
+    >>> check_categorical_codes(np.array([[1.5, 2.5]]), groups, names, fitting=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: categorical column 'proto' must hold non-negative integer codes (0 = unknown); got 2.5
     """
     for j in np.flatnonzero(groups == "categorical"):
         column = X[:, j]
@@ -108,7 +152,7 @@ def check_categorical_codes(
         if bad.any():
             raise ValueError(
                 f"categorical column {names[j]!r} must hold non-negative integer codes "
-                f"(0 = unknown); got {column[bad][0]!r}"
+                f"(0 = unknown); got {column[bad][0].item()!r}"
             )
         if fitting and np.nanmax(column, initial=0) > MAX_CATEGORICAL_CODE:
             raise ValueError(
@@ -121,9 +165,24 @@ def check_categorical_codes(
 def categorical_cardinalities(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Largest code plus one of each categorical column of ``X`` (1 when all missing).
 
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        NaN marks a missing value.
+    groups : ndarray of str of shape (n_features,)
+        Group of each column; only ``"categorical"`` columns count.
+
     Returns
     -------
     cardinalities : ndarray of int64 of shape (n_categorical,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from moeids.moe.inputs import categorical_cardinalities
+    >>> X = np.array([[0.5, 3.0, np.nan], [0.1, 1.0, np.nan]])
+    >>> categorical_cardinalities(X, np.array(["tabular", "categorical", "categorical"]))
+    array([4, 1])
     """
     cat = X[:, groups == "categorical"]
     largest = np.nanmax(np.where(np.isnan(cat), 0.0, cat), axis=0, initial=0.0)
@@ -138,9 +197,26 @@ def as_float32_rows(estimator, X) -> np.ndarray:
     inspection; anything else (or a frame holding +/-inf, or no row) goes through
     ``validate_data``, which raises the usual errors.
 
+    Parameters
+    ----------
+    estimator : fitted estimator
+        Has ``n_features_in_`` (and ``feature_names_in_`` when fitted on a DataFrame).
+    X : array-like of shape (n_samples, n_features_in_)
+
     Returns
     -------
     X : ndarray of float32 of shape (n_samples, n_features_in_), NaN = missing
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from moeids.moe.inputs import as_float32_rows
+    >>> frame = pd.DataFrame({"tabular__bytes": [1, 2], "temporal__iat": [0.5, None]})
+    >>> fitted = FunctionTransformer().fit(frame)
+    >>> as_float32_rows(fitted, frame)
+    array([[1. , 0.5],
+           [2. , nan]], dtype=float32)
     """
     if isinstance(X, pd.DataFrame) and len(X) and hasattr(estimator, "feature_names_in_"):
         kinds = {dtype.kind if isinstance(dtype, np.dtype) else "" for dtype in X.dtypes}
