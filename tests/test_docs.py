@@ -170,3 +170,37 @@ def test_a_broken_doctest_is_reported(tmp_path, monkeypatch):
     result = check_docs.run_doctests("documented")
     assert result.status == "failed"
     assert "Expected:\n    5\nGot:\n    4" in result.detail
+
+
+def test_a_doctest_needing_a_missing_extra_is_skipped_not_failed(tmp_path, monkeypatch):
+    (tmp_path / "needs_extra.py").write_text(
+        textwrap.dedent('''\
+            def forecast():
+                """Needs uni2ts.
+
+                Examples
+                --------
+                >>> forecast()
+                1
+                """
+                raise ImportError('pip install "moeids[moirai]"')
+
+
+            def plain():
+                """Runs anywhere.
+
+                Examples
+                --------
+                >>> plain()
+                2
+                """
+                return 2
+            ''')
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = check_docs.run_doctests("needs_extra")
+    assert (result.status, result.detail) == ("skipped", "needs moirai")
+    (tmp_path / "needs_nothing_known.py").write_text(
+        'def f():\n    """\n    >>> import no_such_module_anywhere\n    """\n'
+    )
+    assert check_docs.run_doctests("needs_nothing_known").status == "failed"
