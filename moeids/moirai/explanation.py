@@ -26,6 +26,16 @@ def nll_explanation(point_nll, keep, thresholds):
     -------
     explanation : Bunch
         ``nll``, ``point_nll``, ``feature_nll`` and the fields of :func:`_with_rates`.
+
+    Examples
+    --------
+    >>> from moeids.moirai.explanation import nll_explanation
+    >>> import numpy as np
+    >>> point_nll = np.array([[[1.0, 2.0], [3.0, 0.0]], [[0.5, 0.5], [0.5, 0.5]]])
+    >>> keep = np.array([[[True, True], [True, False]], [[True, True], [True, True]]])
+    >>> explanation = nll_explanation(point_nll, keep, thresholds=(0.2, 2.5))
+    >>> explanation.nll, explanation.anomaly_rate
+    (array([2. , 0.5]), array([0.33333333, 0.        ]))
     """
     low, high = thresholds
     return _with_rates(
@@ -55,6 +65,19 @@ def interval_explanation(lower, median, upper, keep, horizon):
     -------
     explanation : Bunch
         ``lower``, ``median``, ``upper`` and the fields of :func:`_with_rates`.
+
+    Examples
+    --------
+    One window, 2 horizon steps, 1 feature; the second value is above its interval:
+
+    >>> import numpy as np
+    >>> from moeids.moirai.explanation import interval_explanation
+    >>> lower, median, upper = (np.full((1, 2, 1), v) for v in (0.0, 1.0, 2.0))
+    >>> horizon = np.array([[[1.5], [5.0]]])
+    >>> keep = np.ones((1, 2, 1), bool)
+    >>> explanation = interval_explanation(lower, median, upper, keep, horizon)
+    >>> explanation.anomalous[0, :, 0], explanation.anomaly_rate
+    (array([False,  True]), array([0.5]))
     """
     anomalous = keep & ((horizon < lower) | (horizon > upper))
     return _with_rates(Bunch(lower=lower, median=median, upper=upper, anomalous=anomalous), keep)

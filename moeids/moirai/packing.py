@@ -28,6 +28,18 @@ class Packer:
         Last steps of a window whose values are forecast (``prediction_length``).
     patch_size : int
         Steps per token.
+
+    Examples
+    --------
+    Context 24 steps (3 tokens) and horizon 8 (1 token) of 2 features: 8 tokens of 8 values:
+
+    >>> import torch
+    >>> from moeids.moirai.packing import Packer
+    >>> packer = Packer(n_steps=32, n_features=2, horizon=8, patch_size=8)
+    >>> x = torch.randn(3, 32, 2)  # synthetic windows
+    >>> target, observed, sample_id, time_id, variate_id, prediction_mask = packer.pack(x)
+    >>> target.shape, int(prediction_mask[0].sum())
+    (torch.Size([3, 8, 8]), 2)
     """
 
     def __init__(self, n_steps, n_features, horizon, patch_size):
@@ -64,12 +76,26 @@ class Packer:
     def pack(self, x):
         """Model inputs for windows ``x`` (B, T, F), NaN = missing.
 
+        Parameters
+        ----------
+        x : Tensor of shape (B, T, F), float
+            Windows of the packer's shape.
+
         Returns
         -------
         inputs : tuple of Tensor
             ``target`` (B, L, P), ``observed`` (B, L, P), ``sample_id``, ``time_id``,
             ``variate_id``, ``prediction_mask`` (B, L each), as ``MoiraiModule.forward``
             takes them.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moirai.packing import Packer
+        >>> packer = Packer(n_steps=32, n_features=2, horizon=8, patch_size=8)
+        >>> x = torch.randn(3, 32, 2)  # synthetic windows
+        >>> [tuple(t.shape) for t in packer.pack(x)]
+        [(3, 8, 8), (3, 8, 8), (3, 8), (3, 8), (3, 8), (3, 8)]
         """
         observed = torch.isfinite(x)
         x = torch.where(observed, x, torch.zeros((), dtype=x.dtype, device=x.device))
@@ -85,7 +111,27 @@ class Packer:
         )
 
     def horizon(self, tokens):
-        """(..., B, L, P) per-token values -> (..., B, H, F) horizon values."""
+        """(..., B, L, P) per-token values -> (..., B, H, F) horizon values.
+
+        Parameters
+        ----------
+        tokens : Tensor of shape (..., B, L, P)
+            Values per token, e.g. ``pack``'s ``target`` or samples of a distribution.
+
+        Returns
+        -------
+        horizon : Tensor of shape (..., B, H, F)
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moirai.packing import Packer
+        >>> packer = Packer(n_steps=32, n_features=2, horizon=8, patch_size=8)
+        >>> x = torch.randn(3, 32, 2)  # synthetic windows
+        >>> target = packer.pack(x)[0]
+        >>> torch.equal(packer.horizon(target), x[:, -8:])
+        True
+        """
         lead = tokens.shape[:-2]
         h = tokens[..., self.nc * self.F :, :]
         return h.reshape(*lead, self.F, self.nh * self.P)[..., : self.H].transpose(-1, -2)
@@ -98,6 +144,37 @@ def distribution(module, patch_size, target, observed, sample_id, time_id, varia
     per token and masks the unused ones; this computes only the rows of ``patch_size`` and
     returns the same distribution restricted to the token's ``patch_size`` values (B, L, P)
     (tests check it against ``module.forward``), several times faster on CPU.
+
+    Parameters
+    ----------
+    module : uni2ts MoiraiModule
+    patch_size : int
+        One of the module's patch sizes; every token has this many values.
+    target, observed, sample_id, time_id, variate_id, pmask : Tensor
+        :meth:`Packer.pack`'s output.
+
+    Returns
+    -------
+    distribution : torch Distribution
+        Of batch shape (B, L, P): one distribution per value of each token.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from moeids.moirai import MoiraiNLLDetector
+    >>> from moeids.moirai.packing import Packer
+    >>> benign = np.sin(np.arange(32)[None, :, None] / 3 + np.linspace(0, 6, 40)[:, None, None])
+    >>> detector = MoiraiNLLDetector(model_size="tiny", context_length=24, prediction_length=8,
+    ...                              epochs=1, device="cpu", random_state=0).fit(benign)
+    >>> module = detector.module_.eval()
+    >>> packer = Packer(n_steps=32, n_features=1, horizon=8, patch_size=8)
+    >>> x = torch.as_tensor(benign[:3], dtype=torch.float32)
+    >>> from moeids.moirai.packing import distribution
+    >>> inputs = packer.pack(x)
+    >>> with torch.no_grad():
+    ...     log_prob = distribution(module, 8, *inputs).log_prob(inputs[0])
+    >>> log_prob.shape
+    torch.Size([3, 4, 8])
     """
     from einops import rearrange
     from torch.utils._pytree import tree_map
@@ -129,7 +206,40 @@ def distribution(module, patch_size, target, observed, sample_id, time_id, varia
 
 
 def point_nll(module, packer, x):
-    """Per-value NLL (B, H, F) of the horizon (0 where unobserved) and the observed mask."""
+    """Per-value NLL (B, H, F) of the horizon (0 where unobserved) and the observed mask.
+
+    Parameters
+    ----------
+    module : uni2ts MoiraiModule
+        E.g. a fitted :class:`~moeids.MoiraiNLLDetector`'s ``module_``.
+    packer : Packer
+        Of the windows' shape; its ``P`` is one of the module's patch sizes.
+    x : Tensor of shape (B, T, F), float
+        Windows; NaN = missing.
+
+    Returns
+    -------
+    nll : Tensor of shape (B, H, F)
+    keep : Tensor of shape (B, H, F), bool
+        Observed horizon values.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from moeids.moirai import MoiraiNLLDetector
+    >>> from moeids.moirai.packing import Packer
+    >>> benign = np.sin(np.arange(32)[None, :, None] / 3 + np.linspace(0, 6, 40)[:, None, None])
+    >>> detector = MoiraiNLLDetector(model_size="tiny", context_length=24, prediction_length=8,
+    ...                              epochs=1, device="cpu", random_state=0).fit(benign)
+    >>> module = detector.module_.eval()
+    >>> packer = Packer(n_steps=32, n_features=1, horizon=8, patch_size=8)
+    >>> x = torch.as_tensor(benign[:3], dtype=torch.float32)
+    >>> from moeids.moirai.packing import point_nll
+    >>> with torch.no_grad():
+    ...     nll, keep = point_nll(module, packer, x)
+    >>> nll.shape, bool(keep.all())
+    (torch.Size([3, 8, 1]), True)
+    """
     inputs = packer.pack(x)
     target, observed, prediction_mask = inputs[0], inputs[1], inputs[5]
     distr = distribution(module, packer.P, *inputs)
@@ -139,7 +249,37 @@ def point_nll(module, packer, x):
 
 
 def window_nll(module, packer, x):
-    """Mean NLL (B,) of each window's observed horizon values."""
+    """Mean NLL (B,) of each window's observed horizon values.
+
+    Parameters
+    ----------
+    module : uni2ts MoiraiModule
+        E.g. a fitted :class:`~moeids.MoiraiNLLDetector`'s ``module_``.
+    packer : Packer
+        Of the windows' shape; its ``P`` is one of the module's patch sizes.
+    x : Tensor of shape (B, T, F), float
+        Windows; NaN = missing.
+
+    Returns
+    -------
+    nll : Tensor of shape (B,)
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from moeids.moirai import MoiraiNLLDetector
+    >>> from moeids.moirai.packing import Packer
+    >>> benign = np.sin(np.arange(32)[None, :, None] / 3 + np.linspace(0, 6, 40)[:, None, None])
+    >>> detector = MoiraiNLLDetector(model_size="tiny", context_length=24, prediction_length=8,
+    ...                              epochs=1, device="cpu", random_state=0).fit(benign)
+    >>> module = detector.module_.eval()
+    >>> packer = Packer(n_steps=32, n_features=1, horizon=8, patch_size=8)
+    >>> x = torch.as_tensor(benign[:3], dtype=torch.float32)
+    >>> from moeids.moirai.packing import window_nll
+    >>> with torch.no_grad():
+    ...     window_nll(module, packer, x).shape
+    torch.Size([3])
+    """
     nll, keep = point_nll(module, packer, x)
     return nll.sum(dim=(1, 2)) / keep.sum(dim=(1, 2))
 
@@ -147,10 +287,40 @@ def window_nll(module, packer, x):
 def forecast_quantiles(module, packer, x, quantiles, n_samples):
     """Quantiles of ``n_samples`` forecast samples of each horizon value.
 
+    Parameters
+    ----------
+    module : uni2ts MoiraiModule
+        E.g. a fitted :class:`~moeids.MoiraiNLLDetector`'s ``module_``.
+    packer : Packer
+        Of the windows' shape; its ``P`` is one of the module's patch sizes.
+    x : Tensor of shape (B, T, F), float
+        Windows; NaN = missing.
+    quantiles : Tensor of shape (n_quantiles,)
+        Levels in [0, 1].
+    n_samples : int
+        Forecast samples drawn per value.
+
     Returns
     -------
     bounds : tuple of Tensor
         One (B, H, F) tensor per entry of ``quantiles``, then the observed mask (B, H, F).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from moeids.moirai import MoiraiNLLDetector
+    >>> from moeids.moirai.packing import Packer
+    >>> benign = np.sin(np.arange(32)[None, :, None] / 3 + np.linspace(0, 6, 40)[:, None, None])
+    >>> detector = MoiraiNLLDetector(model_size="tiny", context_length=24, prediction_length=8,
+    ...                              epochs=1, device="cpu", random_state=0).fit(benign)
+    >>> module = detector.module_.eval()
+    >>> packer = Packer(n_steps=32, n_features=1, horizon=8, patch_size=8)
+    >>> x = torch.as_tensor(benign[:3], dtype=torch.float32)
+    >>> from moeids.moirai.packing import forecast_quantiles
+    >>> with torch.no_grad():
+    ...     *bounds, keep = forecast_quantiles(module, packer, x, torch.tensor([0.1, 0.9]), 20)
+    >>> len(bounds), bounds[0].shape, bool((bounds[0] <= bounds[1]).all())
+    (2, torch.Size([3, 8, 1]), True)
     """
     inputs = packer.pack(x)
     distr = distribution(module, packer.P, *inputs)

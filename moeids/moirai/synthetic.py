@@ -197,6 +197,16 @@ def mix_windows(
         ``X_train`` (n_train, seq_length, n_features), ``y_train`` (n_train,) with 1 for
         synthetic and real attacks, ``source_train`` (n_train,) in ``{"benign", "synthetic",
         "attack"}``, and the same three for ``val``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from moeids.moirai import make_synthetic_attacks, mix_windows
+    >>> benign = np.random.default_rng(0).normal(size=(40, 16, 2)).astype("float32")
+    >>> synthetic, _ = make_synthetic_attacks(benign, random_state=0)
+    >>> mix = mix_windows(benign, synthetic, ratios=(0.7, 0.3, 0.0), random_state=0)
+    >>> mix.X_train.shape, mix.X_val.shape, sorted(set(mix.source_train))
+    ((48, 16, 2), (9, 16, 2), ['benign', 'synthetic'])
     """
     benign = _check_benign(benign)
     shape = benign.shape[1:]

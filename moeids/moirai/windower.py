@@ -59,6 +59,20 @@ class FlowWindower(TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names of ``X``, only when fitted on a DataFrame with string column names
         (a refit on an array removes it).
+
+    Examples
+    --------
+    Windows of 32 consecutive flows of the bundled CIC-IDS2017 sample, three features,
+    standardised on the benign rows:
+
+    >>> from moeids import FlowWindower
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()
+    >>> columns = ["Flow Duration", "Total Fwd Packet", "Flow IAT Mean"]
+    >>> windower = FlowWindower(seq_length=32, features=columns)
+    >>> windows = windower.fit(flows.data, flows.target).transform(flows.data)
+    >>> windows.shape, windows.dtype
+    ((158, 32, 3), dtype('float32'))
     """
 
     _parameter_constraints = {**WINDOW_CONSTRAINTS, "log_transform": ["boolean"]}
@@ -114,6 +128,16 @@ class FlowWindower(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : FlowWindower
+
+        Examples
+        --------
+        >>> from moeids import FlowWindower
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> columns = ["Flow Duration", "Total Fwd Packet", "Flow IAT Mean"]
+        >>> windower = FlowWindower(seq_length=32, features=columns).fit(flows.data, flows.target)
+        >>> windower.features_, windower.center_.shape
+        (['Flow Duration', 'Total Fwd Packet', 'Flow IAT Mean'], (3,))
         """
         X = flow_table(X)
         validate_data(self, X, skip_check_array=True)  # n_features_in_, feature_names_in_
@@ -175,6 +199,16 @@ class FlowWindower(TransformerMixin, BaseEstimator):
         Returns
         -------
         windows : ndarray of shape (n_windows, seq_length, n_features), float32
+
+        Examples
+        --------
+        >>> from moeids import FlowWindower
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> columns = ["Flow Duration", "Total Fwd Packet", "Flow IAT Mean"]
+        >>> windower = FlowWindower(seq_length=32, stride=16, features=columns).fit(flows.data)
+        >>> windower.transform(flows.data).shape  # overlapping windows, every 16 flows
+        (315, 32, 3)
         """
         check_is_fitted(self)
         X = self._checked(X)
@@ -198,6 +232,17 @@ class FlowWindower(TransformerMixin, BaseEstimator):
         -------
         window_labels : ndarray of shape (n_windows,), int8
             1 = attack window under ``label_rule``.
+
+        Examples
+        --------
+        >>> from moeids import FlowWindower
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()
+        >>> columns = ["Flow Duration", "Total Fwd Packet", "Flow IAT Mean"]
+        >>> windower = FlowWindower(seq_length=32, features=columns).fit(flows.data, flows.target)
+        >>> labels = windower.window_labels(flows.target)
+        >>> labels.shape, int(labels.sum())  # "any": a window with an attack flow is an attack
+        ((158,), 155)
         """
         check_is_fitted(self)
         y = np.asarray(y)
