@@ -53,6 +53,22 @@ def explain_flows(model, flows, top_k=5) -> pd.DataFrame:
     explanation : DataFrame with n_flows rows
         The columns of :meth:`moeids.MoEClassifier.explain`, with ``missing_features``
         and ``top_features`` named by the input columns. The index is ``flows``' index.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y, kind = flows.data.iloc[::10], flows.target.iloc[::10], flows.attack_type.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.analysis import explain_flows
+    >>> explanation = explain_flows(model, X.iloc[:3], top_k=2)
+    >>> explanation.columns.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    ['prediction', 'confidence', 'tabular', 'temporal', 'missing_features', 'top_features']
+    >>> [len(top) for top in explanation["top_features"]]
+    [2, 2, 2]
     """
     classifier, features, names = _features(model, flows)
     frame = classifier.explain(features, top_k=top_k)
@@ -75,6 +91,20 @@ def flow_attributions(model, flows) -> pd.DataFrame:
     attributions : DataFrame of shape (n_flows, n_features)
         Columns are the input feature names; 0 where a feature is missing. The explained
         class is ``classes_[1]`` for a binary model, else the predicted class.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y, kind = flows.data.iloc[::10], flows.target.iloc[::10], flows.attack_type.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.analysis import flow_attributions
+    >>> attributions = flow_attributions(model, X.iloc[:20])
+    >>> attributions.shape
+    (20, 83)
     """
     classifier, features, names = _features(model, flows)
     _, proba, _, values = classifier.forward(features)
@@ -98,6 +128,21 @@ def attribution_summary(attributions, attack_type) -> pd.DataFrame:
     summary : DataFrame
         Index ``feature``, most important over all flows first; column ``all``, then one
         column per attack type (most frequent first).
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y, kind = flows.data.iloc[::10], flows.target.iloc[::10], flows.attack_type.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.analysis import attribution_summary, flow_attributions
+    >>> attributions = flow_attributions(model, X.iloc[:20])
+    >>> summary = attribution_summary(attributions, kind.iloc[:20])
+    >>> summary.index.name, summary.shape, summary.columns[0]
+    ('feature', (83, 3), 'all')
     """
     if not isinstance(attributions, pd.DataFrame):
         raise TypeError(

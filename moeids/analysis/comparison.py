@@ -88,6 +88,26 @@ def compare(models, datasets, *, benign_label=0, return_estimators=False, verbos
         test split), ``n_train``, ``n_test``.
     estimators : dict
         ``(dataset, model)`` -> fitted model; only with ``return_estimators=True``.
+
+    Examples
+    --------
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from moeids import FeatureSplitter
+    >>> from moeids.analysis import compare
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()
+    >>> split = train_test_split(flows.data, flows.target, random_state=0, stratify=flows.target)
+    >>> X_train, X_test, y_train, y_test = split
+    >>> models = {"tree": make_pipeline(FeatureSplitter(), DecisionTreeClassifier(random_state=0)),
+    ...           "prior": DummyClassifier()}
+    >>> table = compare(models, {"sample": (X_train, y_train, X_test, y_test)})
+    >>> table.index.tolist()
+    [('sample', 'tree'), ('sample', 'prior')]
+    >>> table.columns[:4].tolist(), int(table.loc[("sample", "prior"), "fn"])
+    (['f1', 'precision', 'recall', 'roc_auc'], 0)
     """
     if not isinstance(models, Mapping) or not models:
         raise TypeError("models must be a non-empty mapping of name -> estimator")

@@ -27,6 +27,20 @@ def gating_weights(model, X):
     weights : DataFrame of shape (n_samples, n_experts)
         One float column per expert (e.g. ``tabular``, ``temporal``); rows sum to 1 over
         the experts with any input present. The index is ``X``'s when ``X`` is a DataFrame.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y, kind = flows.data.iloc[::10], flows.target.iloc[::10], flows.attack_type.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.analysis import gating_weights
+    >>> weights = gating_weights(model, X.iloc[:3])
+    >>> weights.shape, weights.columns.tolist()
+    ((3, 2), ['tabular', 'temporal'])
     """
     final, Xt = _final_step(model, X)
     if not hasattr(final, "predict_gating"):
@@ -95,6 +109,20 @@ def expert_agreement(model, X, attack_type, y=None):
         forcing the flow's highest-weight expert / the other expert keeps the mixture's
         argmax label, NaN where that expert has no input) and, when the truth is known,
         ``<expert>_alone_correct`` and ``correct``.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y, kind = flows.data.iloc[::10], flows.target.iloc[::10], flows.attack_type.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.analysis import expert_agreement
+    >>> agreement = expert_agreement(model, X.iloc[:20], kind.iloc[:20], y.iloc[:20])
+    >>> agreement.shape, agreement.columns[:3].tolist()
+    ((20, 8), ['attack_type', 'tabular_alone', 'temporal_alone'])
     """
     from ..moe.gating import forced_expert_proba
 
@@ -156,6 +184,22 @@ def gating_report(model, X, attack_type, y=None, *, min_lead=0.2):
         the truth is known: ``accuracy`` (the detection rate of an attack type for a
         binary model) and ``<expert>_alone_accuracy`` (the same with the gate forced to
         that expert, argmax label).
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y, kind = flows.data.iloc[::10], flows.target.iloc[::10], flows.attack_type.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.analysis import gating_report
+    >>> report = gating_report(model, X, kind, y)
+    >>> report.index[0], int(report.loc["Benign", "count"]), len(report)
+    ('Benign', 47, 15)
+    >>> report.columns[:4].tolist()
+    ['count', 'tabular_mean', 'tabular_std', 'temporal_mean']
     """
     frame, experts = _gating_frame(model, X, attack_type, y)
     grouped = frame.groupby("attack_type", sort=False)

@@ -61,6 +61,21 @@ def plot_gating(
     -------
     paths : list of pathlib.Path
         The files written.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y, kind = flows.data.iloc[::10], flows.target.iloc[::10], flows.attack_type.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> import tempfile
+    >>> from moeids.analysis import plot_gating
+    >>> paths = plot_gating(model, X, kind, tempfile.mkdtemp(), y=y)
+    >>> [path.name for path in paths]
+    ['gating_distribution.png', 'gating_by_attack_type.png']
     """
     Figure = _figure_class()
     out_dir = Path(out_dir)
@@ -162,6 +177,22 @@ def plot_attributions(summary, path, *, top=15, normalize=True, title=None, capt
     -------
     path : pathlib.Path
         The file written.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y, kind = flows.data.iloc[::10], flows.target.iloc[::10], flows.attack_type.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> import os, tempfile
+    >>> from moeids.analysis import attribution_summary, flow_attributions, plot_attributions
+    >>> summary = attribution_summary(flow_attributions(model, X.iloc[:20]), kind.iloc[:20])
+    >>> path = plot_attributions(summary, os.path.join(tempfile.mkdtemp(), "attributions.png"))
+    >>> path.name, path.stat().st_size > 0
+    ('attributions.png', True)
     """
     Figure = _figure_class()
     path = Path(path)

@@ -126,6 +126,24 @@ def robustness_curve(
     curve : DataFrame
         One row per fraction: ``fraction``, ``n_features`` (candidate columns kept),
         ``n_draws``, ``f1_mean``, ``f1_std`` (population), ``f1_min``, ``f1_max``.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from moeids import FeatureSplitter
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> model = make_pipeline(FeatureSplitter(), DecisionTreeClassifier(random_state=0)).fit(X, y)
+    >>> import warnings
+    >>> from moeids.analysis import robustness_curve
+    >>> from moeids.features import MissingFeaturesWarning
+    >>> with warnings.catch_warnings():  # the splitter warns about each removed column
+    ...     warnings.simplefilter("ignore", MissingFeaturesWarning)
+    ...     curve = robustness_curve(model, X, y, fractions=(0.5, 1.0), n_draws=2, random_state=0)
+    >>> curve[["fraction", "n_features", "n_draws"]].to_numpy().tolist()
+    [[0.5, 42.0, 2.0], [1.0, 83.0, 1.0]]
     """
     _require_frame(X, "robustness_curve")
     y = _labels(y, "y", len(X))
@@ -190,6 +208,24 @@ def sensor_profile_scores(model, X, y, profiles=None, *, average=None):
     scores : DataFrame
         Index ``profile``: first ``"all columns"`` (nothing removed), then one row per
         profile; columns ``n_features``, ``f1``, ``precision``, ``recall``.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from moeids import FeatureSplitter
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> model = make_pipeline(FeatureSplitter(), DecisionTreeClassifier(random_state=0)).fit(X, y)
+    >>> import warnings
+    >>> from moeids.analysis import sensor_profile_scores
+    >>> from moeids.features import MissingFeaturesWarning
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", MissingFeaturesWarning)
+    ...     scores = sensor_profile_scores(model, X, y)
+    >>> scores.index.tolist(), scores.columns.tolist()
+    (['all columns', 'zeek_conn', 'netflow_v5'], ['n_features', 'f1', 'precision', 'recall'])
     """
     _require_frame(X, "sensor_profile_scores")
     y = _labels(y, "y", len(X))
