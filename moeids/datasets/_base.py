@@ -98,6 +98,16 @@ def shared_data_home():
     ------
     FileNotFoundError
         If ``MOEIDS_DATA`` names a missing folder, or no candidate folder exists.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from unittest import mock
+    >>> from moeids.datasets import shared_data_home
+    >>> folder = tempfile.mkdtemp()
+    >>> with mock.patch.dict(os.environ, {"MOEIDS_DATA": folder}):
+    ...     str(shared_data_home()) == folder
+    True
     """
     env = os.environ.get("MOEIDS_DATA")
     if env:

@@ -69,6 +69,14 @@ def normalize_cicids2017_label(values):
     Returns
     -------
     labels : pandas.Series of str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from moeids.datasets import normalize_cicids2017_label
+    >>> labels = pd.Series([" BENIGN", "Web Attack \ufffd Brute Force", "Bot", "PortScan"])
+    >>> normalize_cicids2017_label(labels).tolist()
+    ['Benign', 'Web Attack - Brute Force', 'Botnet', 'Portscan']
     """
 
     def one(label):
@@ -152,6 +160,16 @@ def load_cicids2017(path):
     ------
     ValueError
         If a file is in neither format; the message lists the missing columns.
+
+    Examples
+    --------
+    The CSV file bundled with the package (:func:`load_sample` reads it too):
+
+    >>> from importlib.resources import files
+    >>> from moeids.datasets import load_cicids2017
+    >>> flows = load_cicids2017(files("moeids.datasets") / "data" / "cicids2017_sample.csv.gz")
+    >>> flows.data.shape, flows.target.dtype, flows.attack_type.iloc[0]
+    ((5064, 83), dtype('int64'), 'Benign')
     """
     return load(_SPEC, path)
 

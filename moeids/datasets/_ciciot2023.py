@@ -108,5 +108,21 @@ def load_ciciot2023(path):
     ValueError
         If a file is in neither variant, or ``label_binary`` disagrees with
         ``label_multiclass``.
+
+    Examples
+    --------
+    The real files come from the dataset's publisher (``docs/datasets.md``); here a
+    synthetic two-row file in the first-release CICIoT2023 CSV layout (all features 0):
+
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> from moeids.datasets import CICIOT2023_FEATURES, load_ciciot2023
+    >>> synthetic = pd.DataFrame(0, index=range(2), columns=[c for c in CICIOT2023_FEATURES if c != "IGMP"])
+    >>> synthetic["label"] = ["BenignTraffic", "DDoS-SYN_Flood"]
+    >>> path = os.path.join(tempfile.mkdtemp(), "synthetic_ciciot2023.csv")
+    >>> synthetic.to_csv(path, index=False)
+    >>> flows = load_ciciot2023(path)
+    >>> flows.data.shape, flows.target.tolist(), flows.attack_type.tolist()
+    ((2, 46), [0, 1], ['Benign', 'DDoS-SYN_Flood'])
     """
     return load(_SPEC, path)
