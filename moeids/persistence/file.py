@@ -135,6 +135,33 @@ def load(path, *, allow_pickle: bool = False, device=None):
         Naming ``path``: not a moeids model file (truncated, another format, a folder), a
         pickle without ``allow_pickle``, a checksum mismatch (altered content), or a type
         outside the allow-list.
+
+    Examples
+    --------
+    A fitted pipeline (a tiny network, for a fast example) written and read back:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> import moeids
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(moeids.FeatureSplitter(), moeids.MoEClassifier(random_state=0, **tiny))
+    >>> path = moeids.save(model.fit(X, y), os.path.join(tempfile.mkdtemp(), "model.safetensors"))
+    >>> again = moeids.load(path, device="cpu")
+    >>> bool(np.array_equal(again.predict_proba(X), model.predict_proba(X)))
+    True
+
+    A pickle is refused unless ``allow_pickle=True`` (loading one runs its code):
+
+    >>> import joblib
+    >>> pickled = joblib.dump(model, path.with_name("model.joblib"))[0]
+    >>> moeids.load(pickled)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ...model.joblib is a pickle/joblib file, and loading a pickle runs whatever ...
     """
     from .._training import resolve_device
 

@@ -30,7 +30,34 @@ def _device_available(device: torch.device) -> bool:
 
 
 def usable_device(device: torch.device, owner: str) -> torch.device:
-    """``device`` when it exists here, else the CPU with a :class:`DeviceFallbackWarning`."""
+    """``device`` when it exists here, else the CPU with a :class:`DeviceFallbackWarning`.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where a network was fitted.
+    owner : str
+        What is being loaded, named in the warning (e.g. ``"MoEClassifier"``).
+
+    Returns
+    -------
+    device : torch.device
+        ``device``, or ``torch.device("cpu")`` when ``device`` is absent here.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import torch
+    >>> from moeids.persistence import DeviceFallbackWarning, usable_device
+    >>> usable_device(torch.device("cpu"), "MoEClassifier")
+    device(type='cpu')
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     usable_device(torch.device("cuda", 99), "MoEClassifier")  # no 100th GPU here
+    device(type='cpu')
+    >>> caught[0].category is DeviceFallbackWarning
+    True
+    """
     if _device_available(device):
         return device
     warnings.warn(
@@ -42,7 +69,28 @@ def usable_device(device: torch.device, owner: str) -> torch.device:
 
 
 class TorchPickleMixin:
-    """Mixin for estimators whose fitted network lives in ``module_`` on ``device_``."""
+    """Mixin for estimators whose fitted network lives in ``module_`` on ``device_``.
+
+    Pickling moves the networks named in ``_torch_modules`` to the CPU (the estimator
+    itself is left where it is); unpickling puts them on ``device_`` when that device
+    exists here, else on the CPU with a :class:`DeviceFallbackWarning`.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.persistence import TorchPickleMixin
+    >>> flows = load_sample()
+    >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+    >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+    ...                       refit_epochs=0, random_state=0).fit(Z, flows.target.iloc[::10])
+    >>> isinstance(model, TorchPickleMixin)
+    True
+    >>> again = pickle.loads(pickle.dumps(model))
+    >>> again.device_ == model.device_, next(again.module_.parameters()).device == model.device_
+    (True, True)
+    """
 
     _torch_modules = ("module_",)
 
