@@ -28,6 +28,18 @@ def split_model(model):
     -------
     preprocessing : Pipeline or None
     classifier : estimator
+
+    Examples
+    --------
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter
+    >>> from moeids.scoring import split_model
+    >>> preprocessing, classifier = split_model(make_pipeline(FeatureSplitter(), DummyClassifier()))
+    >>> type(preprocessing).__name__, type(preprocessing[0]).__name__, type(classifier).__name__
+    ('Pipeline', 'FeatureSplitter', 'DummyClassifier')
+    >>> split_model(DummyClassifier())[0] is None
+    True
     """
     if isinstance(model, Pipeline):
         return (model[:-1] if len(model) > 1 else None), model[-1]
@@ -46,6 +58,19 @@ def decision_columns(model, top_k=None) -> list[str]:
     Returns
     -------
     columns : list of str
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.scoring import decision_columns
+    >>> decision_columns(model)  # doctest: +NORMALIZE_WHITESPACE
+    ['label', 'attack_probability', 'gate_tabular', 'gate_temporal', 'missing_features']
     """
     classes = split_model(model)[1].classes_
     if len(classes) == 2:
@@ -78,6 +103,20 @@ def score_flows(model, flows, top_k=None) -> pd.DataFrame:
         ``gate_tabular`` and ``gate_temporal`` (expert weights) and
         ``missing_features`` (list of the input feature names missing in that flow).
         The index is ``flows``' index.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.scoring import score_flows
+    >>> decisions = score_flows(model, X.iloc[:3].drop(columns=["Flow Duration"]))
+    >>> decisions.shape, decisions["missing_features"].tolist()
+    ((3, 5), [['Flow Duration'], ['Flow Duration'], ['Flow Duration']])
     """
     preprocessing, classifier = split_model(model)
     features = preprocessing.transform(flows) if preprocessing is not None else flows

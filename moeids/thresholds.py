@@ -88,6 +88,24 @@ def fit_threshold(model, benign_flows, max_fpr=0.01, *, response_method="auto"):
         ``expected_fpr`` (share of ``benign_flows`` flagged), ``fpr_upper_95`` (one-sided 95 %
         Clopper-Pearson bound of the FPR on more flows like these) and ``saturated`` (share of
         flows whose probability is within 1e-4 of 0 or 1; NaN for ``predict_proba``).
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.thresholds import fit_threshold
+    >>> benign = flows.data[flows.target == 0]
+    >>> detector = fit_threshold(model, benign, max_fpr=0.05)
+    >>> report = detector.threshold_report_
+    >>> report.n_flows, report.response_method, report.expected_fpr <= 0.05
+    (450, 'decision_function', True)
+    >>> detector.predict(X.iloc[:4]).shape
+    (4,)
     """
     if not (isinstance(max_fpr, float | int) and 0 < max_fpr < 1):
         raise ValueError(f"max_fpr must be a number in (0, 1), got {max_fpr!r}")
@@ -193,7 +211,7 @@ def drift_report(reference_flows, new_flows, *, bins=10) -> pd.DataFrame:
     >>> reference = pd.DataFrame({"Flow Duration": range(100), "Protocol": [6] * 100})
     >>> new = pd.DataFrame({"Flow Duration": range(50, 150)})
     >>> drift_report(reference, new).index.tolist()
-    ['Protocol', 'Flow Duration']
+    ['Flow Duration', 'Protocol']
     """
     for name, frame in (("reference_flows", reference_flows), ("new_flows", new_flows)):
         if not isinstance(frame, pd.DataFrame) or frame.empty:
@@ -231,6 +249,18 @@ def plot_drift(report, *, top=15, ax=None):
     Returns
     -------
     ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import pandas as pd
+    >>> from moeids.thresholds import drift_report, plot_drift
+    >>> reference = pd.DataFrame({"Flow Duration": range(100), "Protocol": [6] * 100})
+    >>> new = pd.DataFrame({"Flow Duration": range(50, 150)})
+    >>> ax = plot_drift(drift_report(reference, new))
+    >>> [label.get_text() for label in ax.get_yticklabels()]
+    ['Flow Duration', 'Protocol']
+    >>> plt.close(ax.figure)
     """
     try:
         import matplotlib.pyplot as plt
