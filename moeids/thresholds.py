@@ -211,7 +211,7 @@ def drift_report(reference_flows, new_flows, *, bins=10) -> pd.DataFrame:
     >>> reference = pd.DataFrame({"Flow Duration": range(100), "Protocol": [6] * 100})
     >>> new = pd.DataFrame({"Flow Duration": range(50, 150)})
     >>> drift_report(reference, new).index.tolist()
-    ['Flow Duration', 'Protocol']
+    ['Protocol', 'Flow Duration']
     """
     for name, frame in (("reference_flows", reference_flows), ("new_flows", new_flows)):
         if not isinstance(frame, pd.DataFrame) or frame.empty:
