@@ -44,6 +44,18 @@ def capture_paths(path) -> list[Path]:
     Returns
     -------
     files : list of pathlib.Path
+
+    Examples
+    --------
+    The real captures of the repository's test data (``tests/data/pcaps``, in a source
+    checkout):
+
+    >>> from pathlib import Path
+    >>> import moeids
+    >>> from moeids.flows import capture_paths
+    >>> pcaps = Path(moeids.__file__).parents[1] / "tests" / "data" / "pcaps"
+    >>> [path.name for path in capture_paths(pcaps)]  # doctest: +NORMALIZE_WHITESPACE
+    ['WebattackSQLinj.pcap', 'one_flow.pcap', 'ssh.pcap', 'synscan.pcap', 'trickbot.pcap']
     """
     return expand_paths(path, CAPTURE_SUFFIXES, what="capture file")
 
@@ -110,6 +122,21 @@ def read_pcap(path, extractor="nfstream", *, names="canonical", progress=False, 
         If the extractor is not installed (the message names the extra to install).
     ValueError
         If ``extractor`` is unknown, or a file is not a packet capture.
+
+    Examples
+    --------
+    One real TLS flow (``one_flow.pcap`` of the repository's test data, from NFStream's test
+    suite):
+
+    >>> from pathlib import Path
+    >>> import moeids
+    >>> from moeids.flows import read_pcap
+    >>> pcaps = Path(moeids.__file__).parents[1] / "tests" / "data" / "pcaps"
+    >>> flows = read_pcap(pcaps / "one_flow.pcap")
+    >>> flows.data.shape, flows.extractor, flows.canonical_report.profile
+    ((1, 59), 'nfstream', 'nfstream')
+    >>> flows.metadata.loc[0, ["src_ip", "dst_ip"]].tolist(), int(flows.metadata.loc[0, "dst_port"])
+    (['192.168.43.18', '66.220.156.68'], 443)
     """
     if extractor in _NOT_AVAILABLE:
         raise ValueError(_NOT_AVAILABLE[extractor])
