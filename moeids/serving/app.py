@@ -228,6 +228,32 @@ def create_app(
     -------
     app : fastapi.FastAPI
         Serve it with any ASGI server, e.g. ``uvicorn.run(app)``.
+
+    Examples
+    --------
+    Requests through FastAPI's in-process ``TestClient`` (no server, no network); a tiny
+    model, so that the example runs in a second:
+
+    >>> from fastapi.testclient import TestClient
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.serving import create_app
+    >>> flows = load_sample()
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> app = create_app(model, token="s3cret")
+    >>> with TestClient(app) as client:
+    ...     health = client.get("/health")
+    ...     answer = client.post("/predict", json=X.iloc[:2].to_dict("records"),
+    ...                          headers={"Authorization": "Bearer s3cret"})
+    ...     refused = client.post("/predict", json=[])  # no token
+    >>> health.json(), answer.status_code, refused.status_code
+    ({'status': 'ok'}, 200, 401)
+    >>> decisions = answer.json()["decisions"]
+    >>> len(decisions), sorted(decisions[0])  # doctest: +NORMALIZE_WHITESPACE
+    (2, ['attack_probability', 'gate_tabular', 'gate_temporal', 'label', 'missing_features'])
     """
     limits = {
         "max_body_bytes": max_body_bytes,
