@@ -130,6 +130,21 @@ def predict_dask(model, ddf, *, threads_per_worker=None, keep=()):
     decisions : dask.dataframe.DataFrame of shape (n_flows, len(keep) + n_decision_columns)
         Lazy; the columns of ``score_flows`` with ``ddf``'s index and partitions, so in
         the input's row order.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> import dask.dataframe as dd
+    >>> from moeids.distributed import predict_dask
+    >>> decisions = predict_dask(model, dd.from_pandas(X, npartitions=2))
+    >>> decisions.npartitions, decisions.compute(scheduler="synchronous").shape
+    (2, (507, 5))
     """
     _require_dask()
     from dask import delayed
@@ -197,6 +212,21 @@ def read_flows(source, *, blocksize="64MB"):
     Returns
     -------
     flows : dask.dataframe.DataFrame
+
+    Examples
+    --------
+    A folder of two CSV files (flows of the bundled sample):
+
+    >>> import os, tempfile
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.distributed import read_flows
+    >>> X = load_sample().data.iloc[::10]
+    >>> folder = tempfile.mkdtemp()
+    >>> X.iloc[:250].to_csv(os.path.join(folder, "part1.csv"), index=False)
+    >>> X.iloc[250:].to_csv(os.path.join(folder, "part2.csv"), index=False)
+    >>> flows = read_flows(folder)
+    >>> flows.npartitions, len(flows), len(flows.columns)
+    (2, 507, 83)
     """
     dd = _require_dask()
     files, kind = _source_files(source)
@@ -224,6 +254,21 @@ def connect(scheduler=None):
     Yields
     ------
     client : distributed.Client or None
+
+    Examples
+    --------
+    dask's local schedulers have no Client; a Client (here an in-process one, no worker
+    processes) is used as is:
+
+    >>> from distributed import Client
+    >>> from moeids.distributed import connect
+    >>> with connect("synchronous") as client:
+    ...     print(client)
+    None
+    >>> with Client(processes=False, n_workers=1, dashboard_address=None) as running:
+    ...     with connect(running) as client:
+    ...         print(client is running)
+    True
     """
     _require_dask()
     import dask
@@ -297,6 +342,25 @@ def score_archive(
     out : pathlib.Path
     n_flows : int
         Flows scored.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> from moeids.distributed import score_archive
+    >>> folder = tempfile.mkdtemp()
+    >>> X.to_csv(os.path.join(folder, "flows.csv"), index=False)
+    >>> out, n_flows = score_archive(model, os.path.join(folder, "flows.csv"),
+    ...                              os.path.join(folder, "decisions.parquet"), scheduler="synchronous")
+    >>> out.name, n_flows, pd.read_parquet(out).shape
+    ('decisions.parquet', 507, (507, 5))
     """
     _require_dask()
     model = _load(model, allow_pickle)
