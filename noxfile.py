@@ -47,7 +47,8 @@ def docs(session):
     """Build the site with ``mkdocs build --strict`` (offline) and run every documented example:
     the ``python`` blocks of docs/*.md, examples/*.py and the docstrings' doctests
     (``tests/test_docs.py``; a missing docs extra fails here instead of skipping)."""
-    session.run("bash", "scripts/bootstrap.sh", "docs,test,plot,flows,bench,moirai", external=True)
+    extras = "docs,test,plot,flows,bench,moirai,explain,serve,stream,broker,dask"
+    session.run("bash", "scripts/bootstrap.sh", extras, external=True)  # every doctest runs
     session.run(
         ".venv/bin/python", "-m", "pytest", "tests/test_docs.py", *session.posargs,
         env={"MOEIDS_DOCS_REQUIRED": "1"}, external=True,

@@ -265,7 +265,7 @@ def connect(scheduler=None):
     >>> with connect("synchronous") as client:
     ...     print(client)
     None
-    >>> with Client(processes=False, n_workers=1, dashboard_address=None) as running:
+    >>> with Client(processes=False, n_workers=1, dashboard_address=":0") as running:
     ...     with connect(running) as client:
     ...         print(client is running)
     True
@@ -357,8 +357,9 @@ def score_archive(
     >>> from moeids.distributed import score_archive
     >>> folder = tempfile.mkdtemp()
     >>> X.to_csv(os.path.join(folder, "flows.csv"), index=False)
-    >>> out, n_flows = score_archive(model, os.path.join(folder, "flows.csv"),
-    ...                              os.path.join(folder, "decisions.parquet"), scheduler="synchronous")
+    >>> source = os.path.join(folder, "flows.csv")
+    >>> target = os.path.join(folder, "decisions.parquet")
+    >>> out, n_flows = score_archive(model, source, target, scheduler="synchronous")
     >>> out.name, n_flows, pd.read_parquet(out).shape
     ('decisions.parquet', 507, (507, 5))
     """

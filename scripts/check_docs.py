@@ -198,12 +198,13 @@ def package_modules(package: str = "moeids") -> list[str]:
 
 
 class _DocTestRunner(doctest.DocTestRunner):
-    """Records the optional dependency whose absence an example's ImportError names."""
+    """Records the optional dependency whose absence an example's ImportError names (or
+    its FileNotFoundError, for a binary an extra ships: the tansu broker of ``broker``)."""
 
     missing: str | None = None
 
     def report_unexpected_exception(self, out, test, example, exc_info):
-        if issubclass(exc_info[0], ImportError) and self.missing is None:
+        if issubclass(exc_info[0], ImportError | FileNotFoundError) and self.missing is None:
             self.missing = _missing_optional(str(exc_info[1]))
         super().report_unexpected_exception(out, test, example, exc_info)
 

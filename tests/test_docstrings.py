@@ -127,7 +127,11 @@ PUBLIC = public_objects()
 
 def test_the_public_surface_is_found():
     names = {name for name, _ in PUBLIC}
-    assert {"moeids.moe.MoEClassifier.fit", "moeids.serving.create_app", "moeids.persistence.load"} <= names
+    assert {
+        "moeids.moe.MoEClassifier.fit",
+        "moeids.serving.create_app",
+        "moeids.persistence.load",
+    } <= names
     assert len(PUBLIC) > 100
 
 

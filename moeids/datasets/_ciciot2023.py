@@ -117,7 +117,8 @@ def load_ciciot2023(path):
     >>> import os, tempfile
     >>> import pandas as pd
     >>> from moeids.datasets import CICIOT2023_FEATURES, load_ciciot2023
-    >>> synthetic = pd.DataFrame(0, index=range(2), columns=[c for c in CICIOT2023_FEATURES if c != "IGMP"])
+    >>> columns = [c for c in CICIOT2023_FEATURES if c != "IGMP"]  # IGMP: merged files only
+    >>> synthetic = pd.DataFrame(0, index=range(2), columns=columns)
     >>> synthetic["label"] = ["BenignTraffic", "DDoS-SYN_Flood"]
     >>> path = os.path.join(tempfile.mkdtemp(), "synthetic_ciciot2023.csv")
     >>> synthetic.to_csv(path, index=False)

@@ -107,7 +107,7 @@ def check_has_values(X: np.ndarray) -> None:
     >>> check_has_values(np.full((2, 2), np.nan))
     Traceback (most recent call last):
     ...
-    ValueError: X has no present value: all 4 entries are NaN (missing), so there is nothing to learn from
+    ValueError: X has no present value: all 4 entries are NaN (missing), so there is ...
     """
     if np.isnan(X).all():
         raise ValueError(
@@ -144,7 +144,7 @@ def check_categorical_codes(
     >>> check_categorical_codes(np.array([[1.5, 2.5]]), groups, names, fitting=True)
     Traceback (most recent call last):
     ...
-    ValueError: categorical column 'proto' must hold non-negative integer codes (0 = unknown); got 2.5
+    ValueError: categorical column 'proto' must hold non-negative integer codes ...; got 2.5
     """
     for j in np.flatnonzero(groups == "categorical"):
         column = X[:, j]

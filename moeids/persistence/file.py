@@ -148,7 +148,8 @@ def load(path, *, allow_pickle: bool = False, device=None):
     >>> flows = load_sample()
     >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
     >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
-    >>> model = make_pipeline(moeids.FeatureSplitter(), moeids.MoEClassifier(random_state=0, **tiny))
+    >>> classifier = moeids.MoEClassifier(random_state=0, **tiny)
+    >>> model = make_pipeline(moeids.FeatureSplitter(), classifier)
     >>> path = moeids.save(model.fit(X, y), os.path.join(tempfile.mkdtemp(), "model.safetensors"))
     >>> again = moeids.load(path, device="cpu")
     >>> bool(np.array_equal(again.predict_proba(X), model.predict_proba(X)))

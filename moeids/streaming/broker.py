@@ -153,7 +153,8 @@ class LocalBroker:
         >>> from moeids.streaming import LocalBroker
         >>> with LocalBroker() as broker:
         ...     broker.create_topics({"flows": 2, "decisions": 1})
-        ...     listed = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
+        ...     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        ...     listed = admin.list_topics(timeout=10)
         >>> sorted(name for name in listed.topics if not name.startswith("_"))
         ['decisions', 'flows']
         """

@@ -245,8 +245,10 @@ class StreamScorer:
         >>> from moeids.datasets import load_sample
         >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
         >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
-        >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
-        >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+        >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0,
+        ...             refit_epochs=0)
+        >>> classifier = MoEClassifier(random_state=0, **tiny)
+        >>> model = make_pipeline(FeatureSplitter(), classifier).fit(X, y)
         >>> import io, threading
         >>> from moeids.streaming import LocalBroker, StreamConfig, StreamScorer
         >>> stop = threading.Event()
