@@ -36,7 +36,24 @@ __all__ = ["FeatureSplitter", "MissingFeaturesWarning"]
 
 
 class MissingFeaturesWarning(UserWarning):
-    """Columns seen in ``fit`` are absent from ``X``; their output columns are missing."""
+    """Columns seen in ``fit`` are absent from ``X``; their output columns are missing.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from moeids import FeatureSplitter
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.features import MissingFeaturesWarning
+    >>> X = load_sample().data.iloc[:50]
+    >>> splitter = FeatureSplitter().fit(X)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     Xt = splitter.transform(X.drop(columns=["Flow Duration"]))
+    >>> [w.category is MissingFeaturesWarning for w in caught]
+    [True]
+    >>> bool(Xt["temporal__Flow Duration"].isna().all())
+    True
+    """
 
 
 class FeatureSplitter(TransformerMixin, BaseEstimator):

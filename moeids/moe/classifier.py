@@ -44,11 +44,6 @@ __all__ = ["MoEClassifier", "MoEOutput"]
 class MoEOutput(NamedTuple):
     """What :meth:`MoEClassifier.forward` returns for ``n`` rows.
 
-    Parameters
-    ----------
-    logits, proba, gate, values : ndarray
-        The fields below.
-
     Examples
     --------
     >>> import numpy as np

@@ -33,7 +33,25 @@ convention)."""
 
 
 class UnlabeledRowsWarning(UserWarning):
-    """Rows with ``y == -1`` were treated as unlabeled (scikit-learn's semi-supervised code)."""
+    """Rows with ``y == -1`` were treated as unlabeled (scikit-learn's semi-supervised code).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.moe.inputs import UnlabeledRowsWarning
+    >>> flows = load_sample()
+    >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
+    >>> y = flows.target.iloc[::10].to_numpy().copy()
+    >>> y[:100] = -1  # these 100 rows have no label
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=1, pretrain_epochs=0,
+    ...                           refit_epochs=0, random_state=0).fit(Z, y)
+    >>> [w.category is UnlabeledRowsWarning for w in caught], model.classes_
+    ([True], array([0, 1]))
+    """
 
 
 def encode_labels(y: np.ndarray, unlabeled: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,19 @@ import torch
 
 
 class DeviceFallbackWarning(UserWarning):
-    """A model saved on an accelerator was loaded on the CPU because it is absent."""
+    """A model saved on an accelerator was loaded on the CPU because it is absent.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import torch
+    >>> from moeids.persistence import DeviceFallbackWarning, usable_device
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     device = usable_device(torch.device("cuda", 99), "MoEClassifier")
+    >>> device, caught[0].category is DeviceFallbackWarning
+    (device(type='cpu'), True)
+    """
 
 
 def _device_available(device: torch.device) -> bool:
@@ -117,7 +129,23 @@ class TorchPickleMixin:
 
 
 class PickleLoadWarning(UserWarning):
-    """A model was loaded from a pickle (joblib) file, which can run code when loaded."""
+    """A model was loaded from a pickle (joblib) file, which can run code when loaded.
+
+    Examples
+    --------
+    >>> import os, tempfile, warnings
+    >>> import joblib
+    >>> import moeids
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.persistence import PickleLoadWarning
+    >>> splitter = moeids.FeatureSplitter().fit(load_sample().data.iloc[:50])
+    >>> path = joblib.dump(splitter, os.path.join(tempfile.mkdtemp(), "splitter.joblib"))[0]
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     again = moeids.load(path, allow_pickle=True)  # only for a file you trust
+    >>> caught[0].category is PickleLoadWarning
+    True
+    """
 
 
 # Leading bytes of pickles (protocol 2+) and of joblib's compressed files (zlib, gzip,

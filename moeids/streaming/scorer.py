@@ -28,7 +28,30 @@ __all__ = ["StreamConfig", "StreamCounters", "StreamError", "StreamScorer"]
 
 
 class StreamError(RuntimeError):
-    """The broker refused or lost something; nothing was committed for that batch."""
+    """The broker refused or lost something; nothing was committed for that batch.
+
+    Examples
+    --------
+    Asking for an input partition the topic does not have:
+
+    >>> import io
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.streaming import LocalBroker, StreamConfig, StreamScorer
+    >>> flows = load_sample()
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> classifier = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=1, pretrain_epochs=0,
+    ...                            refit_epochs=0, random_state=0)
+    >>> model = make_pipeline(FeatureSplitter(), classifier).fit(X, y)
+    >>> with LocalBroker() as broker:
+    ...     broker.create_topics({"flows": 1, "decisions": 1})
+    ...     config = StreamConfig(broker.bootstrap, "flows", "decisions", partitions=(5,))
+    ...     StreamScorer(model, config, log=io.StringIO()).run()
+    Traceback (most recent call last):
+    ...
+    moeids.streaming.scorer.StreamError: topic 'flows' has no partition(s) [5]; it has [0]
+    """
 
 
 @dataclass
