@@ -101,13 +101,20 @@ def test_novelty_index_holds_benign_training_representations(fitted):
     assert model.classes_[model.benign_class_] == 0
 
 
-def test_index_is_capped_and_calibrated_outside_it(monkeypatch):
+def test_index_is_capped_and_every_benign_training_flow_calibrates(monkeypatch):
     X, y = synthetic_flows(400)
     monkeypatch.setattr(novelty, "MAX_INDEX_ROWS", 40)
     model = tiny(validation_fraction=0.0).fit(X, y)
     assert len(model.module_.novelty.reference) == 40
-    # without validation rows a fifth of the benign training rows calibrates the tail
-    assert len(model.novelty_reference_) == (y == 0).sum() // 5
+    assert len(model.novelty_reference_) == (y == 0).sum()
+
+
+def test_index_leaves_a_reference_flow_out_of_its_own_neighbours():
+    index = NoveltyIndex(torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]]), n_neighbors=1)
+    np.testing.assert_array_equal(index(index.reference).numpy(), [0, 0, 0])
+    np.testing.assert_array_equal(index(index.reference, exclude_self=True).numpy(), [1, 1, 2])
+    lone = NoveltyIndex(torch.zeros(1, 2), n_neighbors=5)  # nothing else to compare with
+    np.testing.assert_allclose(lone(torch.ones(1, 2), exclude_self=True).numpy(), [2**0.5])
 
 
 def test_novelty_needs_no_pretraining_and_fusion_off_changes_nothing():
@@ -221,10 +228,6 @@ EXPECTED_FAILED_CHECKS = {  # as in test_classifier.py, with the same reasons
     # with fusion, flows in the novelty tail (this check's noisy blobs have far-out test
     # rows) are flagged away from class 0 (read as benign), whatever its class weight
     "check_class_weight_classifiers": "fusion overrides class 0 on novelty-tail rows",
-    # without validation rows the tail is calibrated on held-out training rows; scored
-    # again, such a row sits exactly on the threshold and float32 rounding (which depends
-    # on the rows beside it, as above) decides its side
-    "check_methods_subset_invariance": "a calibration row scored again ties the threshold",
 }
 
 
