@@ -3,6 +3,8 @@
 All data here is synthetic (named so): Gaussian "training-like" flows and a shifted copy.
 """
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from moeids.moe.classifier import MoEClassifier
 from moeids.moe.inputs import UnlabeledRowsWarning
-from moeids.moe.novelty import resolve_benign_class, tail_score
+from moeids.moe import novelty
+from moeids.moe.novelty import NoveltyIndex, resolve_benign_class, tail_score
 
 TINY = {
     "ema_decay": 0.0,
@@ -84,22 +87,53 @@ def test_novelty_score_higher_on_shifted_synthetic_batch(fitted):
     assert 0.2 < np.median(model.novelty_score(test)) < 0.8
 
 
-def test_novelty_model_is_the_stage1_expert_kept_in_the_module(fitted):
-    model, _, _ = fitted
-    assert model.module_.novelty.encoder is not model.module_.experts["tabular"]
+def test_novelty_index_holds_benign_training_representations(fitted):
+    model, X, y = fitted
+    index = model.module_.novelty
+    assert isinstance(index, NoveltyIndex) and index.n_neighbors == 5
+    assert index.reference.shape[1] == model.d_model
+    assert 0 < len(index.reference) <= (y == 0).sum()
+    # each indexed row is the representation of a benign flow: it has distance 0 to one
+    benign = model._embeddings(torch.from_numpy(X[y == 0].to_numpy()))
+    exact = torch.cdist(index.reference, benign, compute_mode="donot_use_mm_for_euclid_dist")
+    assert exact.min(1).values.max() < 1e-5
     assert np.all(np.diff(model.novelty_reference_) >= 0)
     assert model.classes_[model.benign_class_] == 0
 
 
-def test_no_novelty_without_stage1():
+def test_index_is_capped_and_every_benign_training_flow_calibrates(monkeypatch):
+    X, y = synthetic_flows(400)
+    monkeypatch.setattr(novelty, "MAX_INDEX_ROWS", 40)
+    model = tiny(validation_fraction=0.0).fit(X, y)
+    assert len(model.module_.novelty.reference) == 40
+    assert len(model.novelty_reference_) == (y == 0).sum()
+
+
+def test_index_leaves_a_reference_flow_out_of_its_own_neighbours():
+    index = NoveltyIndex(torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]]), n_neighbors=1)
+    np.testing.assert_array_equal(index(index.reference).numpy(), [0, 0, 0])
+    np.testing.assert_array_equal(index(index.reference, exclude_self=True).numpy(), [1, 1, 2])
+    lone = NoveltyIndex(torch.zeros(1, 2), n_neighbors=5)  # nothing else to compare with
+    np.testing.assert_allclose(lone(torch.ones(1, 2), exclude_self=True).numpy(), [2**0.5])
+
+
+def test_novelty_needs_no_pretraining_and_fusion_off_changes_nothing():
     X, y = synthetic_flows(200)
     model = tiny(pretrain_epochs=0, novelty_fpr=0.1).fit(X, y)
-    assert model.novelty_reference_ is None
-    with pytest.raises(ValueError, match="pretrain_epochs"):
-        model.novelty_score(X)
-    np.testing.assert_array_equal(
-        model.predict_proba(X), model.set_params(novelty_fpr=0).predict_proba(X)
-    )
+    assert model.pretrain_history_ == []
+    score = model.novelty_score(X)
+    assert score.shape == (200,) and (score > 0.9).any()
+    output = model.forward(X)
+    np.testing.assert_array_equal(model.set_params(novelty_fpr=0).predict_proba(X), output.proba)
+
+
+def test_novelty_survives_save_load_and_pickle(fitted, tmp_path):
+    model, X, _ = fitted
+    model.save(tmp_path / "model.safetensors")
+    loaded = MoEClassifier.load(tmp_path / "model.safetensors")
+    np.testing.assert_array_equal(loaded.novelty_score(X[:50]), model.novelty_score(X[:50]))
+    unpickled = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(unpickled.novelty_score(X[:50]), model.novelty_score(X[:50]))
 
 
 def test_fusion_flags_a_flow_when_the_novelty_tail_fires(fitted):

@@ -184,10 +184,9 @@ class MoEClassifier(
         validation flows) is flagged as an attack even when the classifier calls it
         benign (``predict``, ``predict_proba``, ``decision_function``, ``explain``). Read
         at prediction time, so it can be changed after ``fit``. 0 turns fusion off.
-    novelty_masks : int, default=3
-        Fixed masks of the novelty score: each present tabular feature is hidden by
-        one of them and reconstructed from the others (3 hides about a third, as the
-        ``mask_ratio`` of stage 1).
+    novelty_neighbors : int, default=5
+        Nearest benign training flows whose mean distance is a flow's raw novelty
+        (:meth:`novelty_score`).
     unlabeled_benign : bool, default=False
         Whether the unlabeled rows (``y = -1``) are mostly benign: they then join the
         benign reference of the novelty score. They always join stage 1 and never the
@@ -224,10 +223,10 @@ class MoEClassifier(
         metrics.
     n_iter_ : int
         Epochs run in stage 2, ``refit_epochs`` included.
-    novelty_reference_ : ndarray of shape (n_reference,) or None
+    novelty_reference_ : ndarray of shape (n_reference,)
         Sorted raw novelty of the benign reference flows (the validation ones when
-        there are enough); None when stage 1 did not run (no novelty score). The
-        stage-1 tabular expert and its MFM head are kept in ``module_.novelty``.
+        there are enough). The benign training representations it is measured against
+        are ``module_.novelty`` (:class:`~moeids.moe.novelty.NoveltyIndex`).
     benign_class_ : int or None
         Index in ``classes_`` of the benign class (see ``benign_label``).
 
@@ -278,7 +277,7 @@ class MoEClassifier(
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "novelty_fpr": [Interval(Real, 0, 0.5, closed="both")],
-        "novelty_masks": [Interval(Integral, 1, None, closed="left")],
+        "novelty_neighbors": [Interval(Integral, 1, None, closed="left")],
         "unlabeled_benign": ["boolean"],
         "benign_label": "no_validation",
     }
@@ -313,7 +312,7 @@ class MoEClassifier(
         random_state=None,
         verbose=0,
         novelty_fpr=0.0,
-        novelty_masks=3,
+        novelty_neighbors=5,
         unlabeled_benign=False,
         benign_label="auto",
     ):
@@ -344,7 +343,7 @@ class MoEClassifier(
         self.random_state = random_state
         self.verbose = verbose
         self.novelty_fpr = novelty_fpr
-        self.novelty_masks = novelty_masks
+        self.novelty_neighbors = novelty_neighbors
         self.unlabeled_benign = unlabeled_benign
         self.benign_label = benign_label
 
@@ -455,6 +454,11 @@ class MoEClassifier(
         >>> output.proba.shape, output.gate.shape, output.values.shape
         ((4, 2), (4, 2), (4, 83))
         """
+        return self._forward(X, with_novelty=False)[0]
+
+    def _forward(self, X, with_novelty: bool) -> tuple[MoEOutput, np.ndarray | None]:
+        """:meth:`forward`, plus the raw novelty (n_samples,) from the same pass when
+        ``with_novelty``, else None."""
         X = self._validated(X)
         net = self.module_
         if net.training:
@@ -465,17 +469,18 @@ class MoEClassifier(
 
         def run(x):
             with torch.autocast(self.device_.type, dtype=torch.bfloat16, enabled=bfloat16):
-                logits, weights = net(x)
-            logits = logits.float()
-            return logits, F.softmax(logits, dim=1), weights
+                combined, weights, _, _ = net.embed(x)
+                logits = net.head(combined).float()
+            outputs = logits, F.softmax(logits, dim=1), weights
+            return (*outputs, net.novelty(combined)) if with_novelty else outputs
 
-        logits, proba, weights = predict_batches(
+        logits, proba, weights, *raw = predict_batches(
             run, [to_tensor(X)], batch_size=PREDICT_BATCH_SIZE, device=self.device_
         )
         gate = np.zeros((len(X), len(EXPERTS)), dtype=np.float32)
         for k, name in enumerate(net.expert_names):
             gate[:, EXPERTS.index(name)] = weights[:, k]
-        return MoEOutput(logits, proba, gate, X)
+        return MoEOutput(logits, proba, gate, X), (raw[0] if raw else None)
 
     def _validated(self, X) -> np.ndarray:
         """``X`` checked against the fitted columns: float32 (n_samples, n_features)."""
@@ -514,8 +519,8 @@ class MoEClassifier(
         >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1))
         ((5, 2), True)
         """
-        output = self.forward(X)
-        novelty = self._novelty_fires(output.values)
+        output, raw = self._forward(X, with_novelty=self._fusion_on())
+        novelty = self._novelty_fires(raw)
         return output.proba if novelty is None else self._fused_proba(output.proba, novelty[1])
 
     def predict(self, X) -> np.ndarray:
@@ -574,8 +579,8 @@ class MoEClassifier(
         >>> scores.shape, bool(((scores > 0) == (model.predict(Z.iloc[:5]) == 1)).all())
         ((5,), True)
         """
-        output = self.forward(X)
-        logits, novelty = output.logits.copy(), self._novelty_fires(output.values)
+        output, raw = self._forward(X, with_novelty=self._fusion_on())
+        logits, novelty = output.logits.copy(), self._novelty_fires(raw)
         if novelty is not None:
             logits[novelty[1], self.benign_class_] = np.finfo(np.float32).min
         if len(self.classes_) != 2:
@@ -651,9 +656,9 @@ class MoEClassifier(
         >>> [len(top) for top in explanation["top_features"]]
         [2, 2, 2]
         """
-        _, proba, gate, values = self.forward(X)
+        (_, proba, gate, values), raw = self._forward(X, with_novelty=self._fusion_on())
         missing = missing_names(values, self._feature_names())
-        novelty = self._novelty_fires(values)
+        novelty = self._novelty_fires(raw)
         fused = proba if novelty is None else self._fused_proba(proba, novelty[1])
         best = fused.argmax(1)
         frame = pd.DataFrame(

@@ -246,6 +246,37 @@ class MoENetwork(nn.Module):
             "temporal_missing": torch.isnan(temporal),
         }
 
+    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The representation the head classifies, for a raw batch ``x`` (batch, n_columns).
+
+        Returns
+        -------
+        combined : Tensor of shape (batch, d_model)
+            The experts' embeddings weighted by the gate (what the head reads; also what
+            the novelty score measures distances on).
+        weights : Tensor of shape (batch, n_experts)
+            Gate weights in the order of :attr:`expert_names`.
+        stacked : Tensor of shape (batch, n_experts, d_model)
+            Each expert's embedding.
+        present : Tensor of shape (batch, n_experts), float
+            Fraction of each expert's inputs present.
+        """
+        inputs = self.split_inputs(x)
+        embeddings, present = [], []
+        if "tabular" in self.experts:
+            missing = inputs["tabular_missing"]
+            embeddings.append(self.experts["tabular"](inputs["x_num"], inputs["x_cat"], missing))
+            present.append(1.0 - missing.float().mean(1))
+        if "temporal" in self.experts:
+            missing = inputs["temporal_missing"]
+            embeddings.append(self.experts["temporal"](inputs["temporal"], missing))
+            present.append(1.0 - missing.float().mean(1))
+        stacked = torch.stack(embeddings, dim=1)
+        present = torch.stack(present, dim=1)
+        weights = self.gate(stacked, present)
+        combined = (weights.unsqueeze(-1) * stacked).sum(1)
+        return combined, weights, stacked, present
+
     def forward(self, x: torch.Tensor, return_experts: bool = False) -> tuple[torch.Tensor, ...]:
         """Classify a raw batch.
 
@@ -279,20 +310,7 @@ class MoENetwork(nn.Module):
         >>> expert_logits.shape, present.double().round(decimals=2).tolist()
         (torch.Size([2, 2, 2]), [[1.0, 1.0], [0.67, 0.5]])
         """
-        inputs = self.split_inputs(x)
-        embeddings, present = [], []
-        if "tabular" in self.experts:
-            missing = inputs["tabular_missing"]
-            embeddings.append(self.experts["tabular"](inputs["x_num"], inputs["x_cat"], missing))
-            present.append(1.0 - missing.float().mean(1))
-        if "temporal" in self.experts:
-            missing = inputs["temporal_missing"]
-            embeddings.append(self.experts["temporal"](inputs["temporal"], missing))
-            present.append(1.0 - missing.float().mean(1))
-        stacked = torch.stack(embeddings, dim=1)
-        present = torch.stack(present, dim=1)
-        weights = self.gate(stacked, present)
-        combined = (weights.unsqueeze(-1) * stacked).sum(1)
+        combined, weights, stacked, present = self.embed(x)
         if not return_experts:
             return self.head(combined), weights
         return self.head(combined), weights, self.head(stacked), present

@@ -74,9 +74,6 @@ class MoETrainingMixin:
             self.module_.to(self.device_)
             generator = torch.Generator().manual_seed(seed)
             self.pretrain_history_ = self.pretrain_phase(X_train, X_val, generator, seed)
-            pretrained = self.__dict__.pop("_mfm_head", None)
-            if pretrained is not None:
-                pretrained = copy.deepcopy(self.module_.experts["tabular"]), pretrained
             with_unlabeled = (X_train, y_train, X_val, y_val)
             X_train, y_train = X_train[y_train >= 0], y_train[y_train >= 0]
             X_val, y_val = X_val[y_val >= 0], y_val[y_val >= 0]
@@ -91,8 +88,7 @@ class MoETrainingMixin:
             if len(X_val) and self.refit_epochs:
                 all_rows = [torch.cat([X_train, X_val]), torch.cat([y_train, y_val])]
                 history += self.refit_phase(loss_fn, all_rows, generator, first_epoch=len(history))
-            if pretrained is not None:
-                self._fit_novelty(*pretrained, *with_unlabeled, seed)
+            self._fit_novelty(*with_unlabeled, seed)
         self.history_ = history
 
     def _build_network(self) -> MoENetwork:
@@ -219,7 +215,6 @@ class MoETrainingMixin:
         if train[2].all():
             return []
         head = MFMHead(len(net.num_columns), net.cat_cardinalities.tolist(), self.d_model)
-        self._mfm_head = head  # kept by _fit_network for the novelty score
         model = torch.nn.ModuleDict({"encoder": net.experts["tabular"], "head": head})
         model.to(self.device_)
         validate = None
