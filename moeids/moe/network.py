@@ -247,7 +247,12 @@ class MoENetwork(nn.Module):
         }
 
     def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The representation the head classifies, for a raw batch ``x`` (batch, n_columns).
+        """The representation the head classifies, for a raw batch.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_columns), float
+            NaN marks a missing value.
 
         Returns
         -------
@@ -260,6 +265,18 @@ class MoENetwork(nn.Module):
             Each expert's embedding.
         present : Tensor of shape (batch, n_experts), float
             Fraction of each expert's inputs present.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import MoENetwork
+        >>> net = MoENetwork([0, 1], [2], [4], [3, 4], n_classes=2, d_model=8, n_layers=1,
+        ...                  n_heads=2)
+        >>> x = torch.tensor([[1.0, 2.0, 1.0, 0.1, 0.2], [3.0, float("nan"), 7.0, 0.3, 0.1]])
+        >>> net.fit_scaling(x)
+        >>> combined, weights, stacked, present = net.embed(x)
+        >>> combined.shape, weights.shape, stacked.shape
+        (torch.Size([2, 8]), torch.Size([2, 2]), torch.Size([2, 2, 8]))
         """
         inputs = self.split_inputs(x)
         embeddings, present = [], []
