@@ -379,8 +379,9 @@ class ParquetRows(BatchStream):
         return math.ceil((counts + extra) / batch_size)
 
     def _chunks(self, source):
-        if isinstance(source, tuple):
-            yield source
+        if isinstance(source, tuple):  # rows in memory: in chunks too, to bound the buffer
+            for start in range(0, len(source[1]), self.chunk_rows):
+                yield tuple(t[start : start + self.chunk_rows] for t in source)
             return
         for X, y in _chunks([source], self.chunk_rows, self.label):
             x, labels = self.prepare(X, y)
