@@ -41,12 +41,19 @@ import moeids
 from moeids.distributed import score_archive
 from moeids.scoring import score_flows
 
+LABEL = "label"  # 0 benign, 1 attack: the archive's copy of each flow's label
+
 
 def build_archive(data, folder, n_flows, n_files, row_group, seed=C.SEED):
-    """Write ``n_flows`` resampled real flows as ``n_files`` Parquet files; returns them."""
+    """Write ``n_flows`` resampled real flows (with their ``label``) as ``n_files`` Parquet
+    files; returns them."""
     files = [folder / f"cicids2017_resampled-{k:03d}.parquet" for k in range(n_files)]
     existing = sorted(folder.glob("*.parquet")) if folder.exists() else []
-    if existing == files and sum(pq.ParquetFile(f).metadata.num_rows for f in files) == n_flows:
+    if (
+        existing == files
+        and sum(pq.ParquetFile(f).metadata.num_rows for f in files) == n_flows
+        and LABEL in pq.ParquetFile(files[0]).schema_arrow.names
+    ):
         return files
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -133,7 +140,72 @@ def fit_model(args):
     split = C.make_split(bunch, quick=True)
     params = C.moe_params() | {"epochs": 1, "pretrain_epochs": 0, "n_iter_no_change": None}
     model = C.Pipeline([("split", C.splitter(dataset)), ("moe", C.MoEClassifier(**params))])
-    return model.fit(split.X_train, split.y_train), bunch.data
+    data = bunch.data.assign(**{LABEL: bunch.target.to_numpy()})
+    return model.fit(split.X_train, split.y_train), data
+
+
+TRAIN_PARAMS = {
+    "d_model": 16, "n_layers": 1, "n_heads": 2, "pretrain_epochs": 1, "epochs": 1,
+    "refit_epochs": 0, "n_iter_no_change": None, "batch_size": 1024, "device": "cpu",
+    "random_state": C.SEED,
+}  # fmt: skip
+
+
+def train_streaming(files, validation, limit_mib, queue):
+    """Fit FeatureSplitter + a small MoEClassifier with :func:`moeids.outofcore.fit_from_files`
+    in this (fresh) process under an address-space limit; put the results."""
+    import resource
+
+    import torch
+
+    from moeids.outofcore import fit_from_files
+
+    limit = limit_mib * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    torch.set_num_threads(1)
+    model = C.Pipeline([
+        ("split", C.splitter(C.DATASETS["cicids2017"])),
+        ("moe", C.MoEClassifier(**TRAIN_PARAMS)),
+    ])  # fmt: skip
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        fit_from_files(model, files, label=LABEL, validation_files=validation)
+    except MemoryError as error:
+        queue.put(("MemoryError", str(error)))
+        return
+    clf = model[-1]
+    epochs = f"{len(clf.pretrain_history_)} + {len(clf.history_)}"
+    val_f1 = clf.history_[-1].get("val_f1", float("nan"))
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    queue.put((seconds, cpu, _vmhwm_mib(), epochs, val_f1))
+
+
+def run_training(files, validation, limit_mib):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=train_streaming, args=(files, validation, limit_mib, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    if result[0] == "MemoryError":
+        raise MemoryError(f"streaming training ran out of its {limit_mib} MiB: {result[1]}")
+    return result
+
+
+def in_memory_bytes(files):
+    """Bytes the files' rows take as one pandas DataFrame (deep memory of a row group,
+    scaled to all rows): what an in-memory ``fit`` would hold before any copy."""
+    first = pq.ParquetFile(files[0])
+    sample = first.read_row_group(0).to_pandas()
+    per_row = sample.memory_usage(deep=True, index=False).sum() / len(sample)
+    return per_row * sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def build_validation(data, path, n_rows, seed=C.SEED + 1):
+    """A small held-out file of ``n_rows`` resampled flows (another seed)."""
+    rng = np.random.default_rng(seed)
+    data.iloc[rng.integers(0, len(data), n_rows)].reset_index(drop=True).to_parquet(path)
+    return path
 
 
 def _row(run, seconds, rows, one, peaks, cpu, cpu_one):
@@ -149,7 +221,25 @@ def _row(run, seconds, rows, one, peaks, cpu, cpu_one):
     }
 
 
-def report(args, n_flows, dask_rows, ooc, loads):
+def training_table(args, training):
+    rows = []
+    for n_files, flows, size, (seconds, cpu, peak, epochs, val_f1) in training:
+        rows.append({
+            "training files": n_files,
+            "flows": flows,
+            "in-memory size (MiB)": size / 2**20,
+            "x the memory limit": size / 2**20 / args.train_memory,
+            "epochs (stage 1 + stage 2)": epochs,
+            "seconds": seconds,
+            "CPU s": cpu,
+            "flows/s per epoch": flows * 2 / seconds,
+            "peak RSS (MiB)": peak,
+            "val F1": val_f1,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def report(args, n_flows, dask_rows, ooc, loads, training):
     _, one, _, _, cpu_one = dask_rows[0]
     cpu_one = cpu_one[0]
     rows = [
@@ -185,7 +275,22 @@ def report(args, n_flows, dask_rows, ooc, loads):
         "out of core with peak RSS < 2 GiB.\n\n"
         "The 10-million-flow run (the archive is kept under `--archive`, by default in the "
         "temporary folder):\n\n"
-        "    python benchmarks/bench_scale.py --flows 10000000 --files 20\n"
+        "    python benchmarks/bench_scale.py --flows 10000000 --files 20 --train-files 5\n"
+        "\n## Training from files larger than memory\n\n"
+        "`moeids.outofcore.fit_from_files` fits FeatureSplitter + MoEClassifier "
+        f"({TRAIN_PARAMS}) on the first 1, 2 and 4 x `--train-files` files of the "
+        "archive, with early stopping data from a held-out file of "
+        f"{args.val_rows:,} resampled flows (another seed), in a fresh process (1 torch "
+        f"thread) whose address space is limited to {args.train_memory} MiB "
+        "(`resource.setrlimit(RLIMIT_AS)`, which bounds its resident memory too). "
+        "*In-memory size*: the rows as one pandas DataFrame (deep memory of a row group, "
+        "scaled to all rows), what an in-memory `fit` would hold before any copy. "
+        "*flows/s per epoch*: flows x 2 epochs / seconds (the two passes over the "
+        "files for the statistics are included in the seconds). Peak RSS: the process's "
+        "`VmHWM`.\n\n"
+        + C.markdown_table(training_table(args, training), floats="{:,.2f}", index=False)
+        + "\nTarget (issue #22): peak RSS does not grow with the number of files; the "
+        "largest file set at least 4x the memory the process is allowed.\n"
     )
     C.write(args.out / "scale.md", text)
 
@@ -205,6 +310,14 @@ def main(argv=None):
     parser.add_argument(
         "--data", type=Path, default=None, help="shared datasets (default: ../shared/datasets)"
     )
+    parser.add_argument(
+        "--train-files", type=int, default=5,
+        help="archive files of the smallest training set (then 2x and 4x as many)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--train-memory", type=int, default=1536, help="address-space limit of training, MiB"
+    )
+    parser.add_argument("--val-rows", type=int, default=20_000, help="rows of the held-out file")
     parser.add_argument("--out", type=Path, default=C.RESULTS, help="output folder")
     args = C.parse_args(parser, __file__, argv)
     import tempfile
@@ -216,6 +329,18 @@ def main(argv=None):
     print(f"archive: {len(files)} files, {args.flows:,} flows in {archive}", flush=True)
     model_path = archive.with_name(archive.name + "-model.safetensors")
     moeids.save(model, model_path)
+    training = []
+    validation = build_validation(data, archive.with_name(archive.name + "-validation.parquet"),
+                                  args.val_rows)  # fmt: skip
+    for factor in (1, 2, 4):
+        n_files = factor * args.train_files
+        if n_files > len(files):
+            raise SystemExit(f"--train-files {args.train_files} x 4 > the {len(files)} files")
+        subset = files[:n_files]
+        flows = sum(pq.ParquetFile(f).metadata.num_rows for f in subset)
+        result = run_training(subset, validation, args.train_memory)
+        print(f"training on {n_files} files ({flows:,} flows): {result}", flush=True)
+        training.append((n_files, flows, in_memory_bytes(subset), result))
     results = {}
     for _ in range(args.repeat):  # interleaved, so that both see the same background load
         for n in (1, 2):
@@ -229,7 +354,7 @@ def main(argv=None):
     )
     print(f"out of core: {ooc[1] / ooc[0]:,.0f} flows/s, peak {ooc[3]:.0f} MiB", flush=True)
     loads.append(os.getloadavg()[0])
-    report(args, args.flows, results, ooc, loads)
+    report(args, args.flows, results, ooc, loads, training)
 
 
 if __name__ == "__main__":

@@ -255,7 +255,9 @@ class _Statistics:
 
     def _scaled_columns(self):
         groups = self.model.feature_groups_
-        return np.concatenate([np.flatnonzero(groups == "tabular"), np.flatnonzero(groups == "temporal")])
+        return np.concatenate(
+            [np.flatnonzero(groups == "tabular"), np.flatnonzero(groups == "temporal")]
+        )
 
     def finish(self):
         """Set ``classes_`` and ``cat_cardinalities_``; check the rows as ``fit`` does."""
@@ -265,9 +267,9 @@ class _Statistics:
         if not self.present.any():
             raise ValueError("the training files have no present feature value (all NaN)")
         labels = self.label_counts.index.to_numpy()
-        if labels.dtype == object:
-            labels = labels.astype(object)
-        unlabeled = (labels == UNLABELED) if labels.dtype.kind in "iuf" else np.zeros(len(labels), bool)
+        unlabeled = np.zeros(len(labels), bool)
+        if labels.dtype.kind in "iuf":
+            unlabeled = labels == UNLABELED
         n_unlabeled = int(self.label_counts.to_numpy()[unlabeled].sum())
         if n_unlabeled:
             warnings.warn(
@@ -433,4 +435,3 @@ def _class_weight(estimator, counts) -> torch.Tensor | None:
 
         weight = compute_class_weight(estimator.class_weight, classes=classes, y=classes)
     return torch.as_tensor(weight, dtype=torch.float32, device=estimator.device_)
-

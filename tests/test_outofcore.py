@@ -3,7 +3,6 @@ and moeids.outofcore.fit_from_files (tiny model, real CIC-IDS2017 sample rows sp
 Parquet files)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from sklearn.pipeline import make_pipeline
@@ -46,7 +45,8 @@ def files(flows, tmp_path_factory):
     folder = tmp_path_factory.mktemp("flows")
     for k in range(4):
         name = "validation" if k == 3 else f"train-{k}"
-        flows.iloc[k * 200 : (k + 1) * 200].to_parquet(folder / f"{name}.parquet", row_group_size=70)
+        rows = flows.iloc[k * 200 : (k + 1) * 200]
+        rows.to_parquet(folder / f"{name}.parquet", row_group_size=70)
     return sorted(folder.glob("train-*.parquet")), folder / "validation.parquet"
 
 
@@ -140,8 +140,10 @@ def test_fit_from_files_runs_both_stages_reproducibly(flows, files):
     assert len(clf.pretrain_history_) == 1 and "val_loss" in clf.pretrain_history_[0]
     assert "val_loss" in clf.history_[0] and clf.n_iter_ == len(clf.history_) == 3
     assert clf.novelty_reference_ is not None
-    for a, b in zip(clf.module_.state_dict().values(), second[-1].module_.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    states = clf.module_.state_dict(), second[-1].module_.state_dict()
+    assert states[0].keys() == states[1].keys()
+    for name, value in states[0].items():
+        torch.testing.assert_close(value, states[1][name], rtol=0, atol=0)
     test = flows.iloc[800:]
     proba = first.predict_proba(test.drop(columns="label"))
     np.testing.assert_array_equal(proba, second.predict_proba(test.drop(columns="label")))
