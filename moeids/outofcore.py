@@ -137,7 +137,8 @@ def fit_from_files(
 
     Notes
     -----
-    Memory holds about ``buffer_rows + chunk_rows + sample_rows`` rows plus the
+    Memory holds about ``max(buffer_rows, batch_size) + chunk_rows + sample_rows`` rows
+    plus the
     validation files and the model, whatever the number of training files. Each epoch
     reads and transforms the files again (CPU time grows with the data, memory does
     not). With ``random_state`` set, the fit is reproducible on the CPU.
@@ -413,7 +414,7 @@ class ParquetRows(BatchStream):
         y = torch.cat([h[1] for h in held])
         order = torch.randperm(len(y), generator=generator)
         n_out = len(y) if last else len(y) // batch_size * batch_size
-        for idx in order[:n_out].split(batch_size):
+        for idx in order[:n_out].split(batch_size) if n_out else ():
             batch = (x[idx], y[idx])
             yield batch if self.fn is None else self.fn(*batch)
         rest = order[n_out:]

@@ -150,10 +150,14 @@ def test_fit_from_files_runs_both_stages_reproducibly(flows, files):
     assert first.score(test.drop(columns="label"), test["label"]) > 0.7
 
 
-def test_stream_reads_chunks_and_holds_at_most_a_buffer(flows, files, monkeypatch):
+@pytest.mark.parametrize("chunk_rows, buffer_rows", [(40, 100), (25, 30)])
+def test_stream_reads_chunks_and_holds_at_most_a_buffer(
+    flows, files, monkeypatch, chunk_rows, buffer_rows
+):
     """Reads are chunks of at most chunk_rows; each epoch yields every row once, in
     batches of at most batch_size, while the rows held at a time stay under
-    buffer_rows + chunk_rows (counted, not timed)."""
+    max(buffer_rows, batch_size) + chunk_rows (counted, not timed). A buffer smaller than
+    a batch (second case) once gave an empty batch and a NaN loss."""
     from moeids import outofcore
 
     train, validation = files
@@ -181,14 +185,15 @@ def test_stream_reads_chunks_and_holds_at_most_a_buffer(flows, files, monkeypatc
     monkeypatch.setattr(ParquetRows, "batches", counting_batches)
     model = make_pipeline(FeatureSplitter(), MoEClassifier(**TINY))
     fit_from_files(
-        model, train, label="label", validation_files=validation, chunk_rows=40,
-        buffer_rows=100,
+        model, train, label="label", validation_files=validation, chunk_rows=chunk_rows,
+        buffer_rows=buffer_rows,
     )  # fmt: skip
-    assert max(reads) <= 40 and len(reads) > 3 * 200 // 40  # row groups of 70 end reads early
-    assert held_max[0] < 100 + 40
+    assert max(reads) <= chunk_rows
+    assert len(reads) > 3 * 200 // chunk_rows  # row groups of 70 rows end reads early
+    assert held_max[0] < max(buffer_rows, TINY["batch_size"]) + chunk_rows
     # stage 1 (1 epoch), stage 2 (2 epochs), refit (1 epoch, training + validation rows)
     assert [sum(sizes) for sizes in epochs] == [600, 600, 600, 800]
-    assert all(max(sizes) <= TINY["batch_size"] for sizes in epochs)
+    assert all(0 < min(sizes) and max(sizes) <= TINY["batch_size"] for sizes in epochs)
 
 
 def test_fit_from_files_names_bad_input(flows, files, tmp_path):
