@@ -117,7 +117,7 @@ def transform_quietly(splitter, X):
     expected_failed_checks=lambda est: (
         {
             check: "partial_fit refuses missing='median' (no exact median of merged chunks)"
-            for check in ("check_fit_score_takes_y", "check_estimators_partial_fit_n_features")
+            for check in ("check_fit_score_takes_y", "check_n_features_in_after_fitting")
         }
         if est.missing == "median"
         else {}
