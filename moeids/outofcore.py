@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import validate_data
 
@@ -111,8 +112,9 @@ def fit_from_files(
         steps have ``partial_fit`` (e.g. :class:`~moeids.FeatureSplitter`, without
         ``missing="median"``), or a bare MoEClassifier for files of ``group__name``
         feature columns. Fitted in place with its own parameters (``epochs``,
-        ``batch_size``, ``random_state``, ``verbose``...); ``validation_fraction`` is
-        not used: ``validation_files`` are the held-out rows.
+        ``batch_size``, ``random_state``, ``verbose``...; the transformers are replaced
+        by fitted clones, so a refit starts afresh); ``validation_fraction`` is not
+        used: ``validation_files`` are the held-out rows.
     files : str, path-like or list of them
         Training data: Parquet files, folders of them or globs, read in sorted order.
         Each file holds the raw flow columns and the ``label`` column.
@@ -153,7 +155,10 @@ def fit_from_files(
     files = _files(files, "files")
     validation_files = _files(validation_files, "validation_files")
     if isinstance(estimator, Pipeline):
-        transformers = [step for _, step in estimator.steps[:-1] if step != "passthrough"]
+        for k, (name, step) in enumerate(estimator.steps[:-1]):
+            if step not in (None, "passthrough"):  # fitted afresh, as Pipeline.fit does
+                estimator.steps[k] = (name, clone(step))
+        transformers = [s for _, s in estimator.steps[:-1] if s not in (None, "passthrough")]
         model = estimator.steps[-1][1]
     else:
         transformers, model = [], estimator
@@ -177,8 +182,6 @@ def fit_from_files(
         return X
 
     for k, step in enumerate(transformers):  # pass 1: one pass per transformer
-        for attr in ("n_samples_seen_",):
-            step.__dict__.pop(attr, None)
         for X, _ in _chunks(files, chunk_rows, label):
             step.partial_fit(transform(X, k))
     _log(model, f"pass 1: {len(transformers)} transformer(s) fitted on {len(files)} file(s)")
