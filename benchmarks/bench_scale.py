@@ -149,6 +149,10 @@ TRAIN_PARAMS = {
     "refit_epochs": 0, "n_iter_no_change": None, "batch_size": 1024, "device": "cpu",
     "random_state": C.SEED,
 }  # fmt: skip
+# rows read at a time, shuffled together, and sampled (bins, novelty scales): all below the
+# smallest training set of the page, so that peak RSS can only grow with the data if the
+# stream leaks it
+STREAM = {"chunk_rows": 8_192, "buffer_rows": 32_768, "sample_rows": 20_000}
 
 
 def train_streaming(files, validation, limit_mib, queue):
@@ -168,7 +172,7 @@ def train_streaming(files, validation, limit_mib, queue):
         ("moe", C.MoEClassifier(**TRAIN_PARAMS)),
     ])  # fmt: skip
     start, cpu = time.perf_counter(), time.process_time()
-    fit_from_files(model, files, label=LABEL, validation_files=validation)
+    fit_from_files(model, files, label=LABEL, validation_files=validation, **STREAM)
     clf = model[-1]
     epochs = f"{len(clf.pretrain_history_)} + {len(clf.history_)}"
     val_f1 = clf.history_[-1].get("val_f1", float("nan"))
@@ -302,7 +306,7 @@ def report(args, n_flows, dask_rows, ooc, loads, training):
         f"    {FULL_COMMAND}\n"
         "\n## Training from files larger than memory\n\n"
         "`moeids.outofcore.fit_from_files` fits FeatureSplitter + MoEClassifier "
-        f"({TRAIN_PARAMS}) on the first 1, 2 and 4 x `--train-files` files of the "
+        f"({TRAIN_PARAMS}; {STREAM}) on the first 1, 2 and 4 x `--train-files` files of the "
         "archive, with early stopping data from a held-out file of "
         f"{args.val_rows:,} resampled flows (another seed), in a fresh process (1 torch "
         f"thread) whose address space is limited to {args.train_memory} MiB "
