@@ -18,6 +18,12 @@
   group at a time with pyarrow, scores it with :func:`moeids.scoring.score_flows` and
   appends the decisions to one Parquet file; its peak RSS (``VmHWM``) is for the whole
   process (Python, torch and the model included).
+- Training from files larger than memory: :func:`moeids.outofcore.fit_from_files` on the
+  first 1, 2 and 4 x ``--train-files`` files of the archive (the archive carries each
+  flow's ``label``), held-out file of ``--val-rows`` flows resampled with another seed, a
+  small MoEClassifier (``TRAIN_PARAMS``: one epoch of each stage), stream settings
+  ``STREAM``; each fit in a fresh process under ``RLIMIT_AS`` = ``--train-memory`` MiB,
+  its peak RSS its ``VmHWM``.
 
 Writes ``scale.md``. ``python benchmarks/bench_scale.py --help``.
 """
