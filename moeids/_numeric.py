@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["signed_log1p", "standard_statistics"]
+__all__ = [
+    "column_moments",
+    "merge_moments",
+    "moments_statistics",
+    "signed_log1p",
+    "standard_statistics",
+]
 
 
 def signed_log1p(x):
@@ -63,3 +69,43 @@ def standard_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     center = np.nansum(values, axis=0) / count
     std = np.sqrt(np.nansum((values - center) ** 2, axis=0) / count)
     return center, np.where(std > 1e-12 * np.abs(center), std, 1.0)
+
+
+def column_moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NaN-aware per-column count, mean and sum of squared deviations of ``values``.
+
+    The mergeable summary of :func:`merge_moments` (Chan et al.'s pairwise update), from
+    which :func:`moments_statistics` gives what :func:`standard_statistics` gives on all
+    rows at once: statistics of a dataset read in chunks.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples, n_features)
+        NaN marks a missing value.
+
+    Returns
+    -------
+    count, mean, m2 : ndarray of float64 of shape (n_features,)
+        Present values per column, their mean (0 when none) and ``sum((x - mean)**2)``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    count = np.sum(~np.isnan(values), axis=0).astype(np.float64)
+    mean = np.nansum(values, axis=0) / np.maximum(count, 1)
+    m2 = np.nansum((values - mean) ** 2, axis=0)
+    return count, mean, m2
+
+
+def merge_moments(a, b):
+    """The :func:`column_moments` of two row sets together, from theirs (Chan et al. 1979)."""
+    (n_a, mean_a, m2_a), (n_b, mean_b, m2_b) = a, b
+    n = n_a + n_b
+    share = np.divide(n_b, n, out=np.zeros_like(n), where=n > 0)
+    delta = mean_b - mean_a
+    return n, mean_a + delta * share, m2_a + m2_b + delta**2 * n_a * share
+
+
+def moments_statistics(moments) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, scale)`` of :func:`standard_statistics` from :func:`column_moments`."""
+    count, mean, m2 = moments
+    std = np.sqrt(m2 / np.maximum(count, 1))
+    return mean.copy(), np.where(std > 1e-12 * np.abs(mean), std, 1.0)

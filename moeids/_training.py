@@ -156,9 +156,11 @@ def train_module(
         ``train_tensors`` for one mini-batch, moved to ``device``. None means the batch
         has nothing to learn from: it takes no optimiser step and is not counted in
         the epoch's mean loss.
-    train_tensors : sequence of Tensor
+    train_tensors : sequence of Tensor or BatchStream
         CPU tensors sharing their first dimension (n_samples, ...); moved to ``device``
-        once (when they total at most 1 GiB, else batch by batch).
+        once (when they total at most 1 GiB, else batch by batch). Or a
+        :class:`BatchStream` that yields each epoch's shuffled mini-batches itself
+        (training from files, :mod:`moeids.outofcore`).
     validate : callable, optional
         ``validate(module)`` -> dict of metrics, called after each epoch in eval mode
         under ``torch.inference_mode``. Must contain ``monitor`` when given.
@@ -195,7 +197,9 @@ def train_module(
         if ema_decay > 0
         else None
     )
-    if sum(t.nbytes for t in train_tensors) <= _RESIDENT_BYTES:
+    if not isinstance(train_tensors, BatchStream) and (
+        sum(t.nbytes for t in train_tensors) <= _RESIDENT_BYTES
+    ):
         train_tensors = [t.to(device) for t in train_tensors]
     evaluated = module if averaged is None else averaged.module
     best = _BestEpoch(monitor, n_iter_no_change if validate is not None else None)
@@ -254,7 +258,8 @@ def _train_epoch(
     desc,
     verbose,
 ) -> float:
-    """One pass over shuffled mini-batches of ``tensors``, one optimiser step per batch.
+    """One pass over shuffled mini-batches of ``tensors`` (or of a :class:`BatchStream`),
+    one optimiser step per batch.
 
     The rows of a batch are sliced from ``tensors`` where they are (on ``device`` when
     they fit there, see :func:`train_module`) and the losses are summed on ``device``, so
@@ -264,13 +269,17 @@ def _train_epoch(
     Returns the mean batch loss weighted by batch size, over the batches that had a
     loss (``loss_fn`` gave None: no step); NaN when none had one.
     """
-    order = torch.randperm(len(tensors[0]), generator=generator).to(tensors[0].device)
-    batches = order.split(batch_size)
+    if isinstance(tensors, BatchStream):
+        batches, n_batches = tensors.batches(batch_size, generator), tensors.n_batches(batch_size)
+    else:
+        order = torch.randperm(len(tensors[0]), generator=generator).to(tensors[0].device)
+        indices = order.split(batch_size)
+        batches, n_batches = ([t[idx] for t in tensors] for idx in indices), len(indices)
     module.train()
     total, seen = torch.zeros((), device=device), 0
-    show = verbose >= 1 and len(batches) > _LONG_EPOCH_BATCHES
-    for idx in tqdm(batches, desc=desc, leave=False, disable=not show):
-        loss = loss_fn(module, *[t[idx].to(device, non_blocking=True) for t in tensors])
+    show = verbose >= 1 and (n_batches or 0) > _LONG_EPOCH_BATCHES
+    for batch in tqdm(batches, desc=desc, leave=False, disable=not show, total=n_batches):
+        loss = loss_fn(module, *[t.to(device, non_blocking=True) for t in batch])
         if loss is None:  # nothing to learn from in this batch
             continue
         optimizer.zero_grad(set_to_none=True)
@@ -280,13 +289,30 @@ def _train_epoch(
         optimizer.step()
         if averaged is not None:
             averaged.update_parameters(module)
-        total, seen = total + loss.detach() * len(idx), seen + len(idx)
+        total, seen = total + loss.detach() * len(batch[0]), seen + len(batch[0])
     if not seen:
         return float("nan")
     mean = total.item() / seen
     if not np.isfinite(mean):
         raise FloatingPointError(f"{desc}: loss became {mean}; lower learning_rate")
     return mean
+
+
+class BatchStream:
+    """Training rows that do not fit in memory: each epoch's mini-batches, streamed.
+
+    What :func:`train_module` accepts instead of tensors. A subclass yields, from
+    :meth:`batches`, tuples of CPU tensors (batch, ...) in an order drawn from
+    ``generator``; :class:`moeids.outofcore.ParquetStream` reads them from Parquet files.
+    """
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple]:
+        """One epoch of shuffled mini-batches of at most ``batch_size`` rows."""
+        raise NotImplementedError
+
+    def n_batches(self, batch_size: int) -> int | None:
+        """Mini-batches per epoch (for the progress bar), None when unknown."""
+        return None
 
 
 class _BestEpoch:

@@ -74,13 +74,33 @@ def assign_groups(fg, columns, named, profile):
 def fit_categories(col, max_categories, min_frequency):
     """Vocabulary, infrequent values and kind (True: numeric) of one categorical column."""
     numeric = not is_text(col, col.name)
+    counts = category_counts(col, numeric)
+    vocab, infrequent = vocabulary(counts, len(col), numeric, max_categories, min_frequency)
+    return vocab, infrequent, numeric
+
+
+def category_counts(col, numeric):
+    """Count of each present value of one categorical column (a Series indexed by value)."""
     values, missing = category_values(col, numeric, col.name)
-    counts = pd.Series(values[~missing]).value_counts(sort=False)
+    return pd.Series(values[~missing]).value_counts(sort=False)
+
+
+def merge_counts(a, b):
+    """Sum of two :func:`category_counts` Series (values seen in either)."""
+    return a.add(b, fill_value=0).astype(np.int64)
+
+
+def vocabulary(counts, n_rows, numeric, max_categories, min_frequency):
+    """Vocabulary and infrequent values from value ``counts`` over ``n_rows`` rows.
+
+    The most frequent values (ties by value) that pass ``min_frequency`` (a count, or a
+    fraction of ``n_rows``) and ``max_categories`` make the vocabulary, in that order.
+    """
     counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
     if isinstance(min_frequency, Integral):
         min_count = min_frequency
     else:
-        min_count = min_frequency * len(values)
+        min_count = min_frequency * n_rows
     keep = counts.to_numpy() >= min_count
     if max_categories is not None:
         keep &= np.arange(len(counts)) < max_categories
@@ -89,7 +109,7 @@ def fit_categories(col, max_categories, min_frequency):
         vocab = vocab.astype(np.float64)
         if np.all(vocab == np.round(vocab)):
             vocab = vocab.astype(np.int64)
-    return vocab[keep], vocab[~keep], numeric
+    return vocab[keep], vocab[~keep]
 
 
 def report(splitter):

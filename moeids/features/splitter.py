@@ -15,8 +15,23 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from moeids._numeric import signed_log1p, standard_statistics
+from moeids._numeric import (
+    column_moments,
+    merge_moments,
+    moments_statistics,
+    signed_log1p,
+    standard_statistics,
+)
 
+from ._fitting import (
+    assign_groups,
+    category_counts,
+    check_feature_groups,
+    fit_categories,
+    merge_counts,
+    report,
+    vocabulary,
+)
 from ._values import (
     FrameColumns,
     category_codes,
@@ -24,6 +39,7 @@ from ._values import (
     check_float32_block,
     check_float32_range,
     check_unique,
+    is_text,
     numeric_block,
     numeric_values,
 )
@@ -131,6 +147,8 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         Value that replaces missing cells in each output column (NaN for ``"mask"``).
     n_features_in_ : int
         Number of columns seen in ``fit`` (excluded ones included).
+    n_samples_seen_ : int
+        Rows seen by :meth:`partial_fit` so far (only set by ``partial_fit``).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names seen in ``fit``; only set when they are all strings.
 
@@ -245,9 +263,84 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         """
         return self._output(self._fit(X), X)
 
-    def _fit(self, X):
-        from ._fitting import assign_groups, check_feature_groups, fit_categories, report
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Update the fitted statistics with one chunk of rows ``X``.
 
+        For data read in chunks (:func:`moeids.outofcore.fit_from_files`): the first call
+        (on an unfitted splitter) learns the profile, the groups and the kind of each
+        categorical column from its chunk, as :meth:`fit` does; every call adds its rows
+        to the value counts of the vocabularies and to the numeric moments, and leaves
+        the splitter usable. After all chunks, ``categories_``, ``center_``, ``scale_``
+        and ``fill_values_`` are those :meth:`fit` learns from all rows at once (the
+        numeric statistics up to rounding: merged moments, Chan et al.). Later chunks
+        must have the first chunk's columns. ``n_samples_seen_`` counts the rows so far;
+        :meth:`fit` starts afresh (and so does a ``partial_fit`` after ``fit``).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_chunk_rows, n_features)
+            Raw flow features.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : FeatureSplitter
+        """
+        if self.missing == "median":
+            raise ValueError(
+                "missing='median' needs all values at once and is not supported by "
+                "partial_fit; use missing='mask', 'zero' or 'mean', or fit on a sample"
+            )
+        if not hasattr(self, "n_samples_seen_"):
+            columns, n_rows = self._fit_structure(X)
+            self._numeric_categories_ = {
+                c: not is_text(columns[c], c) for c in self.feature_groups_["categorical"]
+            }
+            self._category_counts = {
+                c: pd.Series([], dtype=np.int64) for c in self.feature_groups_["categorical"]
+            }
+            self._moments = None
+            self.n_samples_seen_ = 0
+        else:
+            columns, _, profile, _ = self._read(X, reset=False)
+            if profile != self.profile_:
+                raise ValueError(
+                    f"X looks like the {profile!r} extractor's output, the first chunk "
+                    f"like {self.profile_!r}: every chunk must come from one extractor"
+                )
+            n_rows = len(next(iter(columns.values())))
+        raw = self._numeric_matrix(columns, n_rows)
+        moments = column_moments(raw)
+        self._moments = moments if self._moments is None else merge_moments(self._moments, moments)
+        for name in self.feature_groups_["categorical"]:
+            if name in columns:
+                counts = category_counts(columns[name], self._numeric_categories_[name])
+                self._category_counts[name] = merge_counts(self._category_counts[name], counts)
+        self.n_samples_seen_ += n_rows
+        center, scale = np.zeros(raw.shape[1]), np.ones(raw.shape[1])
+        if self.scaling is not None:
+            center, scale = moments_statistics(self._moments)
+        fill = (0.0 - center) / scale
+        seen = self._moments[0] > 0
+        if self.missing == "mean":
+            fill[seen] = (self._moments[1][seen] - center[seen]) / scale[seen]
+        vocabularies = {
+            name: vocabulary(
+                counts,
+                self.n_samples_seen_,
+                self._numeric_categories_[name],
+                self.max_categories,
+                self.min_frequency,
+            )
+            for name, counts in self._category_counts.items()
+        }
+        self._set_statistics(center, scale, fill, vocabularies)
+        return self
+
+    def _fit_structure(self, X):
+        """Profile, renames and groups of ``X`` (as in ``fit``): (columns, n_rows)."""
         check_feature_groups(self.feature_groups)
         columns, names, profile, renamed = self._read(X, reset=True)
         groups, excluded = assign_groups(self.feature_groups, columns, names is not None, profile)
@@ -257,20 +350,33 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
                 f"No feature columns left in X: all {len(columns)} columns are excluded "
                 f"({reasons})."
             )
-        n_rows = len(next(iter(columns.values())))
         self.profile_, self.renamed_features_ = profile, renamed
         self.feature_groups_, self.excluded_features_ = groups, excluded
         absent = [c for g in GROUPS for c in groups[g] if c not in columns]
         _warn_absent(absent, {}, None, "of feature_groups are absent from X")
+        return columns, len(next(iter(columns.values())))
+
+    def _fit(self, X):
+        columns, n_rows = self._fit_structure(X)
+        for name in ("n_samples_seen_", "_moments", "_category_counts"):
+            self.__dict__.pop(name, None)  # a refit forgets earlier partial_fit calls
         raw = self._numeric_matrix(columns, n_rows)
         center, scale, fill = self._numeric_statistics(raw)
         vocabularies = {
             c: fit_categories(columns[c], self.max_categories, self.min_frequency)
-            for c in groups["categorical"]
+            for c in self.feature_groups_["categorical"]
         }
-        self.categories_ = {c: v[0] for c, v in vocabularies.items()}
-        self.infrequent_categories_ = {c: v[1] for c, v in vocabularies.items()}
         self._numeric_categories_ = {c: v[2] for c, v in vocabularies.items()}
+        self._set_statistics(center, scale, fill, vocabularies)
+        if self.verbose:
+            report(self)
+        return self._assemble(raw, columns, n_rows)
+
+    def _set_statistics(self, center, scale, fill, vocabularies):
+        """Set the fitted statistics from the numeric ones and {column: (vocab, cut, ...)}."""
+        groups = self.feature_groups_
+        self.categories_ = {c: vocabularies[c][0] for c in groups["categorical"]}
+        self.infrequent_categories_ = {c: vocabularies[c][1] for c in groups["categorical"]}
         n_cat = len(groups["categorical"])
         cat_fill = [
             float(self.missing in ("mean", "median") and len(self.categories_[c]) > 0)
@@ -281,9 +387,6 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         self.fill_values_ = np.concatenate([fill, cat_fill]).astype(np.float32)
         if self.missing == "mask":
             self.fill_values_[:] = np.nan
-        if self.verbose:
-            report(self)
-        return self._assemble(raw, columns, n_rows)
 
     def _numeric_statistics(self, raw):
         """Center, scale and fill value of each column of ``raw`` (taken after the log step)."""

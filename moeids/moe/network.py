@@ -186,11 +186,22 @@ class MoENetwork(nn.Module):
         >>> net.loc.shape, net.scale[1].item()  # column 1 has one present value: scale 1
         (torch.Size([4]), 1.0)
         """
-        columns = torch.cat([self.num_columns, self.temporal_columns]).cpu()
-        logged = signed_log1p(x[:, columns].detach().cpu().double().numpy())
-        center, scale = standard_statistics(logged)
-        self.loc.copy_(torch.from_numpy(center))
-        self.scale.copy_(torch.from_numpy(scale))
+        logged = signed_log1p(x[:, self.scaled_columns].detach().cpu().double().numpy())
+        self.set_scaling(*standard_statistics(logged), x)
+
+    @property
+    def scaled_columns(self) -> torch.Tensor:
+        """Input columns that are log-standardised: numeric tabular, then temporal."""
+        return torch.cat([self.num_columns, self.temporal_columns]).cpu()
+
+    @torch.no_grad()
+    def set_scaling(self, center, scale, x: torch.Tensor) -> None:
+        """Set the centring and scaling to ``center`` and ``scale`` (n_num + n_temporal,)
+        and a piecewise-linear tabular expert's bins from the rows ``x``
+        (n_samples, n_columns); :meth:`fit_scaling` with statistics computed elsewhere
+        (e.g. in chunks) and bins from a sample of the training rows."""
+        self.loc.copy_(torch.as_tensor(center))
+        self.scale.copy_(torch.as_tensor(scale))
         tokenizer = self.experts["tabular"].tokenizer if "tabular" in self.experts else None
         if tokenizer is not None and tokenizer.numeric_embedding == "piecewise_linear":
             n_num = len(self.num_columns)

@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from sklearn.utils.class_weight import compute_class_weight
 
-from .._training import holdout_split, seeded, to_tensor, train_module
+from .._training import BatchStream, holdout_split, seeded, to_tensor, train_module
 from .losses import expert_losses, hide_features
 from .mfm import MFMHead, mfm_loss
 from .network import MoENetwork
 
-__all__ = ["MoETrainingMixin"]
+__all__ = ["MoETrainingMixin", "TensorRows"]
 
 PREDICT_BATCH_SIZE = 1024
 
@@ -66,29 +66,34 @@ class MoETrainingMixin:
         """
         train, val = holdout_split(y, self.validation_fraction, seed)
         X_all, y_all = to_tensor(X), torch.from_numpy(y.astype(np.int64))
-        X_train, y_train, X_val, y_val = X_all[train], y_all[train], X_all[val], y_all[val]
+        self._fit_stages(TensorRows(X_all[train], y_all[train]), X_all[val], y_all[val], seed)
+
+    def _fit_stages(self, rows, X_val, y_val, seed: int) -> None:
+        """Build, scale and train ``module_`` on the training ``rows`` (a
+        :class:`TensorRows`, or :class:`moeids.outofcore.ParquetRows` for files) with
+        early stopping on ``X_val``, ``y_val`` (Tensors, -1 = unlabeled); set the
+        histories."""
         self.novelty_reference_ = None
         with seeded(seed, self.device_):
             self.module_ = self._build_network()
-            self.module_.fit_scaling(X_train)
+            rows.fit_scaling(self.module_)
             self.module_.to(self.device_)
             generator = torch.Generator().manual_seed(seed)
-            self.pretrain_history_ = self.pretrain_phase(X_train, X_val, generator, seed)
-            with_unlabeled = (X_train, y_train, X_val, y_val)
-            X_train, y_train = X_train[y_train >= 0], y_train[y_train >= 0]
+            self.pretrain_history_ = self.pretrain_phase(rows.features(), X_val, generator, seed)
+            X_val_all, y_val_all = X_val, y_val
             X_val, y_val = X_val[y_val >= 0], y_val[y_val >= 0]
-            class_weight = self.loss_class_weight(y_train)
+            class_weight = rows.class_weight(self)
             loss_fn = partial(self.get_loss, class_weight=class_weight)
             validate = None
             if len(X_val):
                 validate = partial(
                     self.validation_scores, X_val=X_val, y_val=y_val, class_weight=class_weight
                 )
-            history = self.train_phases(loss_fn, [X_train, y_train], validate, generator)
+            history = self.train_phases(loss_fn, rows.labeled(), validate, generator)
             if len(X_val) and self.refit_epochs:
-                all_rows = [torch.cat([X_train, X_val]), torch.cat([y_train, y_val])]
+                all_rows = rows.labeled_with(X_val, y_val)
                 history += self.refit_phase(loss_fn, all_rows, generator, first_epoch=len(history))
-            self._fit_novelty(*with_unlabeled, seed)
+            self._fit_novelty(*rows.novelty_rows(), X_val_all, y_val_all, seed)
         self.history_ = history
 
     def _build_network(self) -> MoENetwork:
@@ -182,7 +187,10 @@ class MoETrainingMixin:
 
         Parameters
         ----------
-        X_train, X_val : Tensor of shape (n_train, n_features) and (n_val, n_features)
+        X_train : Tensor of shape (n_train, n_features), or BatchStream
+            Raw float rows (NaN = missing), on the CPU, or a
+            :class:`~moeids._training.BatchStream` of them (with ``has_tabular_values``).
+        X_val : Tensor of shape (n_val, n_features)
             Raw float rows (NaN = missing), on the CPU.
         generator : torch.Generator
             Source of the batch order and the training masks.
@@ -211,9 +219,14 @@ class MoETrainingMixin:
         net = self.module_
         if self.pretrain_epochs == 0 or "tabular" not in net.experts:
             return []
-        train = self._tabular_inputs(X_train)
-        if train[2].all():
-            return []
+        if isinstance(X_train, BatchStream):
+            if not X_train.has_tabular_values(net):
+                return []
+            train = X_train.map(self._tabular_inputs)
+        else:
+            train = self._tabular_inputs(X_train)
+            if train[2].all():
+                return []
         head = MFMHead(len(net.num_columns), net.cat_cardinalities.tolist(), self.d_model)
         model = torch.nn.ModuleDict({"encoder": net.experts["tabular"], "head": head})
         model.to(self.device_)
@@ -547,6 +560,43 @@ class MoETrainingMixin:
             stage="refit",
         )
         return _renumbered(records, first_epoch)
+
+
+class TensorRows:
+    """In-memory training rows of :meth:`MoETrainingMixin._fit_stages`: raw ``X``
+    (n_samples, n_features) float Tensor, encoded ``y`` (n_samples,) long, -1 = unlabeled.
+    (Its out-of-core counterpart is :class:`moeids.outofcore.ParquetRows`.)"""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor):
+        self.X, self.y = X, y
+
+    def fit_scaling(self, net) -> None:
+        """The network's scaling statistics (and bins) from these rows."""
+        net.fit_scaling(self.X)
+
+    def features(self) -> torch.Tensor:
+        """All rows' features (stage 1 also learns from unlabeled rows)."""
+        return self.X
+
+    def labeled(self) -> list[torch.Tensor]:
+        """``[X, y]`` of the labeled rows (stage 2)."""
+        if not hasattr(self, "_labeled"):
+            keep = self.y >= 0
+            self._labeled = [self.X[keep], self.y[keep]]
+        return self._labeled
+
+    def labeled_with(self, X_val, y_val) -> list[torch.Tensor]:
+        """:meth:`labeled` followed by the labeled validation rows (the refit)."""
+        X, y = self.labeled()
+        return [torch.cat([X, X_val]), torch.cat([y, y_val])]
+
+    def class_weight(self, estimator) -> torch.Tensor | None:
+        """``estimator.loss_class_weight`` of the labeled rows."""
+        return estimator.loss_class_weight(self.labeled()[1])
+
+    def novelty_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(X, y)`` of the training rows the novelty index and its tail are drawn from."""
+        return self.X, self.y
 
 
 def _renumbered(records: list[dict], offset: int) -> list[dict]:
