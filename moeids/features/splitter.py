@@ -287,6 +287,17 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : FeatureSplitter
+
+        Examples
+        --------
+        >>> from moeids import FeatureSplitter
+        >>> from moeids.datasets import load_sample
+        >>> X = load_sample().data.iloc[:400]
+        >>> splitter = FeatureSplitter()
+        >>> for start in range(0, 400, 100):
+        ...     splitter = splitter.partial_fit(X.iloc[start : start + 100])
+        >>> int(splitter.n_samples_seen_), splitter.transform(X.iloc[:5]).shape
+        (400, (5, 83))
         """
         if self.missing == "median":
             raise ValueError(

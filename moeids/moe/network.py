@@ -196,10 +196,29 @@ class MoENetwork(nn.Module):
 
     @torch.no_grad()
     def set_scaling(self, center, scale, x: torch.Tensor) -> None:
-        """Set the centring and scaling to ``center`` and ``scale`` (n_num + n_temporal,)
-        and a piecewise-linear tabular expert's bins from the rows ``x``
-        (n_samples, n_columns); :meth:`fit_scaling` with statistics computed elsewhere
-        (e.g. in chunks) and bins from a sample of the training rows."""
+        """Set the centring and scaling, and a piecewise-linear expert's bins.
+
+        :meth:`fit_scaling` with statistics computed elsewhere (e.g. in chunks) and bins
+        from a sample of the training rows.
+
+        Parameters
+        ----------
+        center, scale : array-like of shape (n_num + n_temporal,)
+            Of the ``signed_log1p`` values of :attr:`scaled_columns`.
+        x : Tensor of shape (n_samples, n_columns), float
+            Raw training rows (a sample) for the bins of a piecewise-linear expert.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from moeids.moe import MoENetwork
+        >>> net = MoENetwork([0, 1], [2], [4], [3, 4], n_classes=2, d_model=8, n_layers=1,
+        ...                  n_heads=2)
+        >>> x = torch.tensor([[1.0, 2.0, 1.0, 0.1, 0.2], [3.0, 4.0, 7.0, 0.3, 0.4]])
+        >>> net.set_scaling(torch.zeros(4), 2 * torch.ones(4), x)
+        >>> net.scale.tolist()
+        [2.0, 2.0, 2.0, 2.0]
+        """
         self.loc.copy_(torch.as_tensor(center))
         self.scale.copy_(torch.as_tensor(scale))
         tokenizer = self.experts["tabular"].tokenizer if "tabular" in self.experts else None

@@ -29,7 +29,7 @@ from .losses import expert_losses, hide_features
 from .mfm import MFMHead, mfm_loss
 from .network import MoENetwork
 
-__all__ = ["MoETrainingMixin", "TensorRows"]
+__all__ = ["MoETrainingMixin"]
 
 PREDICT_BATCH_SIZE = 1024
 
