@@ -7,6 +7,12 @@ missing features (NaN), never zeros. Numeric features take JSON numbers; categor
 take numbers or strings. Anything else -- a string in a numeric field, ``true``, an array,
 the non-JSON tokens ``NaN``/``Infinity``, a number beyond float64 -- is an error naming the
 row and the field; fields the model does not know are ignored and reported.
+
+Bodies are parsed with orjson (the standard parser only for what orjson refuses, to tell
+the NaN tokens and other errors apart). Rows that list the same fields in the same order
+-- what a client sends -- are read column by column, with the field layout remembered per
+field list; any other batch, and any batch with a problem, is read row by row, which names
+each error.
 """
 
 from __future__ import annotations
