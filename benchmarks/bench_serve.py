@@ -232,7 +232,7 @@ def measure(args, model, X_test):
     return pd.DataFrame(rows), (before, after), (rss_before, rss_after)
 
 
-def page(args, table, in_process, rss, fit_seconds, load_before):
+def page(args, table, in_process, rss, fit_seconds, load):
     single, batch = table.iloc[0], table.iloc[1]
     (before, cpu_before), (after, cpu_after) = in_process
     rate = (before + after) / 2
@@ -261,9 +261,11 @@ def page(args, table, in_process, rss, fit_seconds, load_before):
     return (
         "# REST service under load (`moeids serve`)\n\n"
         f"Produced by `{C.command()}` (do not edit by hand; rerun the command).\n\n"
-        f"Environment: {C.environment()}. Load average (1 min) {load_before:.1f} before the "
-        "run: the machine is shared, so the server, the clients and other work compete for "
-        "its CPUs.\n\n"
+        f"Environment: {C.environment()}. Load average (1 min) {load[0]:.1f} before the "
+        f"run and {load[1]:.1f} after it: the machine is shared, so the server, the clients "
+        "and other work compete for its CPUs.\n\n"
+        "Load generator: the benchmark's own HTTP/1.1 keep-alive client on asyncio streams, "
+        "in the benchmark process on the same machine (its CPU time is in the table).\n\n"
         f"Method: see the docstring of `benchmarks/bench_serve.py`. Model: library-default "
         f"MoEClassifier size fitted on {args.max_train} stratified rows of the bundled "
         f"CIC-IDS2017 sample, {args.epochs} epochs, no pretraining ({fit_seconds:.0f} s); "
@@ -300,7 +302,8 @@ def main(argv=None):
     print(f"fitted in {fit_seconds:.0f} s; torch threads {torch.get_num_threads()}")
     table, in_process, rss = measure(args, model, X_test)
     print(table.to_string(), f"\nin-process (flows/s, CPU ms/flow) {in_process}; RSS {rss}")
-    page_text = page(args, table, in_process, rss, fit_seconds, load_before)
+    load = (load_before, os.getloadavg()[0])
+    page_text = page(args, table, in_process, rss, fit_seconds, load)
     C.write(C.page_path(args.out, "serve.md"), page_text)
 
 

@@ -142,6 +142,16 @@ def test_absent_and_null_fields_are_missing_features_not_zeros(url, model, sampl
     assert model.predict_proba(zeros)[0, 1] != pytest.approx(expected, abs=1e-6)
 
 
+def test_rows_with_different_fields_are_read_as_rows_with_the_same_fields(url, sample):
+    uniform = records(sample[3].iloc[:3])  # one field list: read column by column
+    uniform[2]["Flow Duration"] = None
+    mixed = [uniform[0], dict(reversed(uniform[1].items())), dict(uniform[2])]  # row by row
+    del mixed[2]["Flow Duration"]
+    expected, got = post(url, uniform).json(), post(url, mixed).json()
+    assert got["decisions"] == expected["decisions"]
+    assert expected["decisions"][2]["missing_features"] == ["Flow Duration"]
+
+
 def test_header_styles_of_the_splitter_are_accepted(url, sample):
     flow = records(sample[3].iloc[:1])[0]
     styled = {(f" {k}" if i % 2 else f"\ufeff{k} "): v for i, (k, v) in enumerate(flow.items())}

@@ -7,7 +7,7 @@
 
 from importlib.util import find_spec
 
-_NEEDED = ("fastapi", "uvicorn", "prometheus_client", "limits")
+_NEEDED = ("fastapi", "uvicorn", "prometheus_client", "limits", "orjson")
 _absent = [name for name in _NEEDED if find_spec(name) is None]
 if _absent:
     raise ImportError(

@@ -104,7 +104,8 @@ class MicroBatcher:
         item = _Item(payload, n_flows, loop.time(), loop.create_future())
         self._pending.append(item)
         self.queued_flows += n_flows
-        self._wakeup.set()
+        if len(self._pending) == 1 or self.queued_flows >= self.max_flows:
+            self._wakeup.set()  # what the worker waits for: a first request, or a full batch
         return await item.future
 
     async def _gather(self) -> None:

@@ -7,6 +7,12 @@ missing features (NaN), never zeros. Numeric features take JSON numbers; categor
 take numbers or strings. Anything else -- a string in a numeric field, ``true``, an array,
 the non-JSON tokens ``NaN``/``Infinity``, a number beyond float64 -- is an error naming the
 row and the field; fields the model does not know are ignored and reported.
+
+Bodies are parsed with orjson (the standard parser only for what orjson refuses, to tell
+the NaN tokens and other errors apart). Rows that list the same fields in the same order
+-- what a client sends -- are read column by column, with the field layout remembered per
+field list; any other batch, and any batch with a problem, is read row by row, which names
+each error.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from ..features.names import GROUPS
@@ -25,7 +34,10 @@ from .profiles import PROFILE_ATTR, extractor_names, profile_names, request_prof
 __all__ = ["FeatureSpec", "ParsedFlows", "RequestError", "parse_flows"]
 
 MAX_REPORTED = 20  # errors and unknown field names listed in one response at most
+_MAX_LAYOUTS = 256  # distinct field lists whose column layout a spec remembers
 _LARGEST_INT = int(np.finfo(np.float64).max)
+_PLAIN_NUMERIC = frozenset({int, float, type(None)})  # bool is not one of them
+_PLAIN_CATEGORICAL = _PLAIN_NUMERIC | {str}
 
 
 class RequestError(Exception):
@@ -79,11 +91,13 @@ class FeatureSpec:
     named: bool = True
     vocabulary: bool = True
     lookup: dict = field(init=False, repr=False, compare=False)
+    layouts: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         lookup = {name: (False, j) for j, name in enumerate(self.numeric)}
         lookup.update({name: (True, j) for j, name in enumerate(self.categorical)})
         object.__setattr__(self, "lookup", lookup)
+        object.__setattr__(self, "layouts", {})  # field names -> _Layout (see _layout)
 
     @classmethod
     def from_model(cls, model) -> FeatureSpec:
@@ -176,14 +190,25 @@ def _field_error(row, key, value, categorical):
     }
 
 
-def _rows(body: bytes, max_flows: int) -> list:
-    """The list of flow objects in a request body (not yet validated)."""
+def _load(body: bytes):
+    """The JSON value of ``body``: orjson (fast) for UTF-8 standard JSON; the standard
+    parser for the rest, so that the NaN/Infinity tokens and integers beyond 64 bits reach
+    the field checks and real errors get its message."""
     try:
-        data = json.loads(body, parse_constant=_NonFinite)
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass  # also UTF-16/32 bodies and a byte-order mark, which json reads
+    try:
+        return json.loads(body, parse_constant=_NonFinite)
     except RecursionError:
         raise RequestError(400, "the body nests JSON too deeply") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, huge integers
         raise RequestError(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _rows(body: bytes, max_flows: int) -> list:
+    """The list of flow objects in a request body (not yet validated)."""
+    data = _load(body)
     if isinstance(data, dict) and len(data) == 1 and "flows" in data:
         data = data["flows"]
         if not isinstance(data, list):
@@ -306,7 +331,13 @@ def parse_flows(body: bytes, spec: FeatureSpec, *, max_flows: int) -> ParsedFlow
 
 
 def _parse_rows(rows, spec, renames):
-    """(numeric matrix, categorical matrix, unknown field names, errors) of ``rows``."""
+    """(numeric matrix, categorical matrix, unknown field names, errors) of ``rows``:
+    column-wise when that finds nothing wrong, else row by row (which names each error)."""
+    return _read_columns(rows, spec, renames) or _read_rows(rows, spec, renames)
+
+
+def _read_rows(rows, spec, renames):
+    """:func:`_parse_rows` one row and one field at a time."""
     empty_numeric, empty_categorical = [np.nan] * len(spec.numeric), [None] * len(spec.categorical)
     numeric, categorical = [], []
     unknown, errors = set(), []
@@ -322,3 +353,113 @@ def _parse_rows(rows, spec, renames):
     errors = _infinite_cells(numeric, spec, rows, renames or {})
     categorical = np.array(categorical, dtype=object).reshape(len(rows), len(spec.categorical))
     return numeric, categorical, unknown, errors
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the fields of one field list go: numeric fields to columns of the numeric
+    matrix, categorical ones to columns of the categorical matrix; the rest is unknown."""
+
+    numeric_get: object  # row -> tuple of the numeric fields' values
+    numeric_columns: np.ndarray
+    categorical_keys: tuple
+    categorical_columns: tuple
+    unknown: frozenset
+
+
+def _getter(keys):
+    """``row -> tuple of row[key] for key in keys`` (itemgetter returns a bare value for
+    one key)."""
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda row: (row[key],)
+    return itemgetter(*keys)
+
+
+def _layout(keys: tuple, spec: FeatureSpec, renames):
+    """The :class:`_Layout` of the field list ``keys``, or None if a row with these fields
+    is an error (no feature among them, or two fields naming one feature)."""
+    numeric, categorical, unknown, taken = [], [], [], set()
+    for key in keys:
+        name = canonical_name(key)
+        slot = spec.lookup.get(renames.get(name, name) if renames else name)
+        if slot is None:
+            if len(unknown) < MAX_REPORTED:
+                unknown.append(key)
+            continue
+        if slot in taken:
+            return None
+        taken.add(slot)
+        (categorical if slot[0] else numeric).append((key, slot[1]))
+    if not taken:
+        return None
+    return _Layout(
+        _getter([k for k, _ in numeric]) if numeric else None,
+        np.array([j for _, j in numeric], dtype=np.intp),
+        tuple(k for k, _ in categorical),
+        tuple(j for _, j in categorical),
+        frozenset(unknown),
+    )
+
+
+def _cached_layout(keys: tuple, spec: FeatureSpec, renames):
+    """:func:`_layout`, remembered per field list for canonical names (clients send the
+    same fields request after request)."""
+    if renames:
+        return _layout(keys, spec, renames)
+    try:
+        return spec.layouts[keys]
+    except KeyError:
+        pass
+    if len(spec.layouts) >= _MAX_LAYOUTS:
+        spec.layouts.clear()
+    layout = spec.layouts[keys] = _layout(keys, spec, renames)
+    return layout
+
+
+def _read_columns(rows, spec, renames):
+    """:func:`_parse_rows` for rows that all have the same fields in the same order and
+    only valid values, read one column block at a time; None otherwise (the row-wise reader
+    then finds and names the problems)."""
+    first = rows[0]
+    if type(first) is not dict:
+        return None
+    keys = tuple(first)
+    if any(type(row) is not dict or tuple(row) != keys for row in rows[1:]):
+        return None
+    layout = _cached_layout(keys, spec, renames)
+    if layout is None:
+        return None
+    numeric = np.full((len(rows), len(spec.numeric)), np.nan)
+    if layout.numeric_get is not None:
+        values = list(map(layout.numeric_get, rows))
+        if not _PLAIN_NUMERIC.issuperset(map(type, chain.from_iterable(values))):
+            return None  # a string, a bool, an array... in a numeric field
+        try:
+            block = np.array(values, dtype=np.float64)  # None -> NaN
+        except OverflowError:  # an integer beyond float64
+            return None
+        if np.isinf(block).any():  # 1e999
+            return None
+        numeric[:, layout.numeric_columns] = block
+    categorical = np.full((len(rows), len(spec.categorical)), None, dtype=object)
+    for key, j in zip(layout.categorical_keys, layout.categorical_columns, strict=True):
+        column = [row[key] for row in rows]
+        if not _categories(column):
+            return None
+        categorical[:, j] = column
+    return numeric, categorical, set(layout.unknown), []
+
+
+def _categories(column) -> bool:
+    """Whether every value of a categorical column is a string, null or a finite number."""
+    kinds = set(map(type, column))
+    if not _PLAIN_CATEGORICAL.issuperset(kinds):
+        return False
+    if kinds.isdisjoint((int, float)):
+        return True
+    try:
+        numbers = np.array([v for v in column if type(v) in (int, float)], dtype=np.float64)
+    except OverflowError:
+        return False
+    return bool(np.isfinite(numbers).all())

@@ -83,6 +83,8 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.endpoints = frozenset(endpoints)
+        self._latency = {}  # endpoint -> its histogram child (labels() costs a lock per call)
+        self._requests = {}  # (endpoint, status) -> its counter child
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -100,5 +102,13 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()
+            elapsed = time.perf_counter() - start
+            latency = self._latency.get(endpoint)
+            if latency is None:
+                latency = self._latency[endpoint] = self.metrics.latency.labels(endpoint=endpoint)
+            latency.observe(elapsed)
+            requests = self._requests.get((endpoint, status))
+            if requests is None:
+                requests = self.metrics.requests.labels(endpoint=endpoint, status=str(status))
+                self._requests[endpoint, status] = requests
+            requests.inc()
