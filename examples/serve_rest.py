@@ -52,7 +52,7 @@ try:
         print("GET /health:", client.get("/health").json())
 
         # One flow: a JSON object of feature name -> value.
-        flow = X_test.iloc[0].to_dict()
+        flow = X_test.iloc[:1].to_dict("records")[0]
         answer = client.post("/predict", json=flow).json()
         decision = answer["decisions"][0]
         print(f"one flow (true label {y_test.iloc[0]}):", decision)
@@ -74,7 +74,8 @@ try:
         print("  unknown fields:", answer["unknown_fields"])
 
         # A bad record is refused, the whole request with it: 422 naming its row and field.
-        bad = [X_test.iloc[6].to_dict(), {**X_test.iloc[7].to_dict(), "Flow Duration": "fast"}]
+        bad = X_test.iloc[6:8].to_dict("records")
+        bad[1]["Flow Duration"] = "fast"
         refused = client.post("/predict", json=bad)
         print(f"bad record: {refused.status_code}", refused.json()["error"]["message"])
 
