@@ -39,11 +39,13 @@ OPTIONAL_MODULES = {
     "dask",
     "distributed",
     "fastapi",
+    "httpx",
     "matplotlib",
     "nfstream",
     "pyarrow",
     "pyspark",
     "uni2ts",
+    "uvicorn",
     "xgboost",
 }
 _FENCE = re.compile(r"^(`{3,}|~{3,})\s*([^\s`{]*)")
