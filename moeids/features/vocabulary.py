@@ -336,7 +336,8 @@ _NFSTREAM_PAYLOAD = replace(
 # sequence numbers" for TCP) and scripts/base/init-bare.zeek, ``conn_id`` (orig_h, orig_p,
 # resp_h, resp_p, logged as ``id.orig_h`` ...) and ``transport_proto`` (unknown_transport,
 # tcp, udp, icmp). Not mapped: ``orig_ip_bytes``/``resp_ip_bytes`` (IP bytes, headers
-# included: no canonical counterpart) and ``ip_proto`` (the same number as ``proto``).
+# included: no canonical counterpart) and ``ip_proto`` (the IP header's protocol number, which
+# ``proto`` already gives for TCP, UDP and ICMP).
 _ZEEK_UNSET = {"-": float("nan")}  # Zeek writes "-" for an unset field
 _ZEEK = Profile(
     name="zeek-conn",
