@@ -46,14 +46,20 @@ from sklearn.pipeline import Pipeline
 import moeids
 from moeids import FeatureSplitter, MoEClassifier
 from moeids.datasets import load_cicids2017
-from moeids.features import PROFILES, ExtractorDropout, to_canonical, unstable_features
-from moeids.features.canonical import mismatched_features
+from moeids.features import (
+    PROFILES,
+    ExtractorDropout,
+    add_benign_flows,
+    to_canonical,
+    unstable_features,
+)
 from moeids.features.splitter import MissingFeaturesWarning
 from moeids.moe.inputs import UnlabeledRowsWarning
 from moeids.thresholds import _threshold_at, drift_report, fit_threshold
 
 FRIDAY = "cic_ids2017/Friday-WorkingHours-Afternoon-DDos.pcap_ISCX.first9998rows.csv.gz"
 TARGET = "cicflowmeter-2017"
+FRIDAY_NOT_FLOWS = [" Label", " Fwd Header Length.1"]  # the label; a duplicated column
 SMALL_MOE = {"d_model": 16, "n_layers": 1, "n_heads": 2, "epochs": 20, "pretrain_epochs": 1}
 FPRS = (0.02, 0.01)
 UDP_PORTS = (53, 123, 137, 138)  # DNS, NTP, NetBIOS: the Friday file has no Protocol column
@@ -228,28 +234,17 @@ def halving(n, r=0):
     return np.random.default_rng(r).permutation(n) < n // 2
 
 
-def adaptation_rows(split, benign, fitted_profile):
-    """The Friday flows as training rows in the training frame's columns: canonical names
-    and units, the features that the 2017 extractor computes differently from
-    ``fitted_profile`` (its variants) or not at all missing -- what the default splitter
-    (variants missing) feeds the model for them at scoring time."""
-    canonical = to_canonical(benign, TARGET)[0].reindex(columns=split.X_train.columns)
-    variants = mismatched_features(fitted_profile, TARGET, canonical.columns)
-    canonical[list(variants)] = np.nan
-    return canonical
-
-
-def adapted_fit(name, transfer, split, benign, half, args, profile):
+def adapted_fit(name, transfer, split, benign, half, args):
     """Adaptation with the deployment's own benign flows: fit on the corrected training
-    split plus the Friday flows of ``half``, labelled benign (``transfer="unlabeled"``: a
-    MoE with them as unlabeled rows, ``y = -1``, and ``unlabeled_benign=True``).
-    ``profile``: the training split's extractor profile. Returns (model, fit seconds)."""
-    extra = adaptation_rows(split, benign.iloc[half], profile)
-    X = pd.concat([split.X_train, extra], ignore_index=True)
-    X.attrs = dict(split.X_train.attrs)  # the training extractor: variants are relative to it
+    split plus the Friday flows of ``half``, labelled benign by
+    ``moeids.features.add_benign_flows`` (canonical names, the 2017 variants missing;
+    ``transfer="unlabeled"``: a MoE with them as unlabeled rows, ``y = -1``, and
+    ``unlabeled_benign=True``). Returns (model, fit seconds)."""
     semi = transfer == "unlabeled"
-    y = pd.Series(-1 if semi else 0, index=extra.index)
-    y = pd.concat([split.y_train, y], ignore_index=True)
+    flows = benign.iloc[half].drop(columns=FRIDAY_NOT_FLOWS)
+    X, y = add_benign_flows(split.X_train, split.y_train, flows, profile=TARGET)
+    if semi:
+        y.iloc[len(split.X_train) :] = -1
     moe = {"unlabeled_benign": True} if semi else {}
     model = make_model(name, None if semi else transfer, args, **moe)
     start = time.perf_counter()
@@ -282,14 +277,13 @@ def adaptation(name, plain, split, benign, args):
     fitted model without transfer training), adapted at each transfer setting, and for the
     MoE the unlabeled route."""
     half = halving(len(benign))
-    profile = plain[0].profile_
     base = {"model": name, "transfer training": "no", "Friday flows in training": "none"}
     rows = [base | adapted_row(plain, split, benign, half) | {"fit s": float("nan")}]
     routes = [(t, "labelled benign") for t in (None, *args.transfer_p)]
     if name == "MoE":
         routes.append(("unlabeled", "unlabeled (y=-1), unlabeled_benign=True"))
     for transfer, label in routes:
-        model, fit_s = adapted_fit(name, transfer, split, benign, half, args, profile)
+        model, fit_s = adapted_fit(name, transfer, split, benign, half, args)
         row = {
             "model": name,
             "transfer training": "no" if transfer in (None, "unlabeled") else f"p={transfer}",
