@@ -179,6 +179,37 @@ def test_train_with_a_label_column_on_parquet(tmp_path, flows):
     assert card["data"]["labels"]["Benign"] == 20
 
 
+FRIDAY = DATA / "cic_ids2017" / "cicids2017_original_friday.slice.csv.gz"  # 2017 extractor
+
+
+def test_train_with_the_deployments_benign_flows(tmp_path):
+    own = pd.read_csv(FRIDAY, low_memory=False).drop(columns=[" Label", " Fwd Header Length.1"])
+    own = own.iloc[:64]
+    own.to_csv(tmp_path / "own.csv", index=False)
+    out = tmp_path / "m.moeids"
+    args = ["train", str(CIC), "--benign", str(tmp_path / "own.csv"), "--out", str(out)]
+    assert main([*args, *TINY]) == 0
+    card = json.loads(card_path(out).read_text())
+    assert card["data"]["rows"] == 292 + len(own)
+    assert card["data"]["labels"]["Benign"] == 20 + len(own)
+    assert card["data"]["files"][1] == {
+        "path": str(tmp_path / "own.csv"), "rows": len(own), "labels": {"Benign": len(own)},
+        "benign": True,
+    }  # fmt: skip
+    assert card["data"]["source"] == f"cicids2017 + {len(own)} benign flows (--benign)"
+    assert card["arguments"]["benign"] == [str(tmp_path / "own.csv")]
+    assert card["splitter_parameters"]["feature_groups"] == "cicids2017"
+
+
+def test_benign_flows_need_canonical_training_data(capsys, tmp_path):
+    own = pd.read_csv(FRIDAY, low_memory=False)
+    own.to_csv(tmp_path / "friday.csv", index=False)
+    data = str(tmp_path / "friday.csv")
+    args = ["train", data, "--label", "Label", "--benign", data, "--out", str(tmp_path / "m")]
+    assert main(args) == 2
+    assert "--benign: X is in the names or units of extractor profile" in capsys.readouterr().err
+
+
 def test_label_column_without_benign_values_is_refused(capsys, tmp_path, flows):
     flows[flows["Label"] != "BENIGN"].to_csv(tmp_path / "attacks.csv", index=False)
     data = str(tmp_path / "attacks.csv")

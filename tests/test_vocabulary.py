@@ -146,6 +146,17 @@ def test_zeek_conventions_text_protocol_and_unset_fields():
     assert pd.isna(frame["Total Length of Fwd Packet"].iloc[1])
 
 
+def test_zeek_unknown_transport_is_missing_protocol():
+    conn = pd.DataFrame(  # synthetic: Zeek's transport_proto enum names (init-bare.zeek)
+        {"uid": ["C1", "C2"], "id.orig_h": ["10.0.0.1"] * 2, "id.resp_h": ["10.0.0.9"] * 2,
+         "id.resp_p": [0, 80], "proto": ["unknown_transport", "tcp"], "orig_pkts": [1, 2],
+         "resp_pkts": [0, 1]}
+    )  # fmt: skip
+    frame, report = to_canonical(conn)
+    assert report.profile == "zeek-conn"
+    assert pd.isna(frame["Protocol"].iloc[0]) and frame["Protocol"].iloc[1] == 6
+
+
 def test_unit_conversion_of_text_names_the_column():
     bad = as_cicflowmeter_python(read(CORRECTED)).astype({"flow_duration": object})
     bad.loc[3, "flow_duration"] = "slow"

@@ -32,6 +32,10 @@ _DEFAULT_FRACTIONS = (1.0, 0.9, 0.8, 0.7, 0.5, 0.3)
 #:     approximations (flag "counts" are 0/1).
 #:
 #: Units follow CICFlowMeter: durations in microseconds, rates per second.
+# Field names checked against the sources cited in moeids/features/vocabulary.py: Zeek's
+# scripts/base/protocols/conn/main.zeek (Conn::Info) and scripts/base/init-bare.zeek
+# (conn_id), and nfdump's netflow_v5.h (netflow_v5_record, which spells first/last "First"/
+# "Last"; tcp_flags holds the TCP header's flag bits, FIN 0x01 ... URG 0x20).
 SENSOR_PROFILES = {
     "zeek_conn": {
         "Dst Port": "id.resp_p",

@@ -2,7 +2,9 @@
 
 Writes the model with ``moeids.save`` and a JSON card beside it (``MODEL.card.json``): the
 library versions, the data files with their row and label counts, the parameters, the
-validation metrics of the training history and the fit time.
+validation metrics of the training history and the fit time. ``--benign`` appends the
+deployment's own flows, believed benign, as benign training rows
+(:func:`moeids.features.add_benign_flows`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
 from ._common import CommandError, add_command, check_writable, save_model, write_card
-from ._labelled import add_labelled_arguments, read_labelled
+from ._io import expand_inputs, read_table
+from ._labelled import LabelledFlows, add_labelled_arguments, read_labelled
 
 __all__ = ["add_parser", "parse_settings", "train"]
 
@@ -77,6 +82,27 @@ def _validation(clf) -> dict:
     return summary
 
 
+def with_benign(flows, items) -> LabelledFlows:
+    """``flows`` plus the flows of the files ``items`` as benign rows (``--benign``)."""
+    from moeids.features import add_benign_flows
+
+    paths = expand_inputs(items)
+    parts = [read_table(path) for path in paths]
+    own = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    try:
+        X, target = add_benign_flows(flows.X, flows.target, own)
+    except ValueError as exc:
+        raise CommandError(f"--benign: {exc}") from None
+    benign = pd.Series("Benign", index=range(len(own)), dtype=object)
+    attack_type = pd.concat([flows.attack_type, benign], ignore_index=True)
+    files = [
+        {"path": str(path), "rows": len(part), "labels": {"Benign": len(part)}, "benign": True}
+        for path, part in zip(paths, parts, strict=True)
+    ]
+    source = f"{flows.source} + {len(own)} benign flows (--benign)"
+    return LabelledFlows(X, target, attack_type, flows.files + files, source, flows.preset)
+
+
 def _card(args, flows, model, fit_seconds) -> dict:
     import torch
 
@@ -92,6 +118,7 @@ def _card(args, flows, model, fit_seconds) -> dict:
             "data": [str(d) for d in args.data],
             "dataset": args.dataset,
             "label": args.label,
+            "benign": args.benign,
             "set": args.set,
         },
         "data": {
@@ -120,6 +147,8 @@ def train(args) -> int:
     out = check_writable(args.out)
     params = {"verbose": args.verbose, **parse_settings(args.set)}
     flows = read_labelled(args.data, dataset=args.dataset, label=args.label)
+    if args.benign:
+        flows = with_benign(flows, args.benign)
     counts = flows.target.value_counts()
     if len(counts) < 2:
         seen = sorted(flows.attack_type.unique().tolist())[:10]
@@ -161,16 +190,26 @@ def add_parser(commands) -> None:
             "metrics, fit time). DATA is files, folders or globs of CSV/Parquet files, either\n"
             "in the layout of a supported dataset (--dataset) or with a label column (--label)\n"
             "whose benign values are benign, normal, 0 or false (any case); other values are\n"
-            "attacks."
+            "attacks. --benign appends flows of the deployment's own sensor that are believed\n"
+            "benign (no label needed) as benign rows: canonical names, the features their\n"
+            "extractor computes differently missing (moeids.features.add_benign_flows)."
         ),
         example="""
             moeids train CICIDS2017/*.csv --out ids.safetensors
             moeids train flows.parquet --label Label --out ids.safetensors --set epochs=20
+            moeids train CICIDS2017/*.csv --benign own/*.csv --out ids.safetensors
         """,
     )
     run.add_argument("data", nargs="+", metavar="DATA", help="CSV/Parquet files, folders, globs")
     run.add_argument("--out", required=True, type=Path, help="model file to write (required)")
     add_labelled_arguments(run)
+    run.add_argument(
+        "--benign",
+        nargs="+",
+        metavar="FLOWS",
+        help="files, folders or globs of the deployment's own flows believed benign, added to "
+        "the training data as benign (default: none)",
+    )
     run.add_argument(
         "--set",
         action="append",

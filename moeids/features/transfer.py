@@ -5,10 +5,15 @@ In ``fit_transform`` (what ``Pipeline.fit`` calls on a transformer) it sets, in 
 of the training rows, the features that the named extractor profiles mark as ``variants`` or
 ``unavailable`` to missing (NaN), so that the model learns to decide without them; in
 ``transform`` (what ``predict`` calls) it passes its input through unchanged.
+
+:func:`add_benign_flows` adapts a training set to a deployment: it appends flows of the
+deployment's own extractor, believed benign, as benign training rows, in the training set's
+canonical columns and with the features that extractor computes differently missing.
 """
 
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -18,10 +23,82 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .canonical import _resolve, mismatched_features, to_canonical
 from .names import input_name
 from .vocabulary import PROFILES
 
-__all__ = ["ExtractorDropout", "unstable_features"]
+__all__ = ["ExtractorDropout", "add_benign_flows", "unstable_features"]
+
+
+def add_benign_flows(X, y, benign_flows, *, profile="auto", benign_label=0):
+    """Append a deployment's own benign flows to a training set (adaptation).
+
+    ``benign_flows`` (flows the user believes to be, mostly, benign, from any known
+    extractor) are renamed and converted to canonical names (:func:`to_canonical`), the
+    features that their extractor computes differently from the training set's are set
+    missing (what ``FeatureSplitter(handle_variant="missing")`` feeds the model for them at
+    scoring time), as are the training columns they lack, and they are appended to ``X``
+    with the label ``benign_label``. Fit the pipeline on the result as usual.
+
+    Parameters
+    ----------
+    X : DataFrame of shape (n_samples, n_features)
+        Training flows in canonical form: names and units of the reference extractor
+        (``cicflowmeter-4``, as the dataset loaders return CIC-IDS2017), or of no profile.
+    y : array-like of shape (n_samples,)
+        Labels of ``X``.
+    benign_flows : DataFrame of shape (n_benign, n_columns)
+        The deployment's flows (no label column).
+    profile : "auto", str or None, default="auto"
+        Extractor profile of ``benign_flows``, as for :func:`to_canonical`.
+    benign_label : label, default=0
+        Label of the appended rows (the benign class of ``y``).
+
+    Returns
+    -------
+    X_adapted : DataFrame of shape (n_samples + n_benign, n_features)
+        ``X``'s columns, then the benign flows (new RangeIndex); ``attrs`` of ``X``.
+    y_adapted : Series of shape (n_samples + n_benign,)
+
+    Warns
+    -----
+    UserWarning
+        Naming the columns of ``benign_flows`` that ``X`` does not have (left out).
+    """
+    for name, frame in (("X", X), ("benign_flows", benign_flows)):
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}.")
+    if len(benign_flows) == 0:
+        raise ValueError("benign_flows is empty.")
+    y = pd.Series(np.asarray(y))
+    if len(y) != len(X):
+        raise ValueError(f"y has {len(y)} labels for the {len(X)} rows of X.")
+    if benign_label not in set(y.tolist()):
+        raise ValueError(f"benign_label {benign_label!r} is not a label of y.")
+    fitted = _resolve(X, "auto")
+    _, report = to_canonical(X, fitted)
+    if report.renamed or report.converted or report.replaced:
+        raise ValueError(
+            f"X is in the names or units of extractor profile {fitted!r}, not canonical: "
+            "convert it with moeids.features.to_canonical first."
+        )
+    attrs = dict(X.attrs)
+    X = X.set_axis([str(c).replace("\ufeff", "").strip() for c in X.columns], axis=1)
+    benign, report = to_canonical(benign_flows, profile)
+    extra = [c for c in benign.columns if c not in X.columns]
+    if extra:
+        warnings.warn(
+            f"{len(extra)} column(s) of benign_flows are not in X and are left out: {extra}.",
+            UserWarning,
+            stacklevel=2,
+        )
+    benign = benign.reindex(columns=X.columns)
+    variants = mismatched_features(fitted, report.profile, benign.columns)
+    benign[list(variants)] = np.nan
+    out = pd.concat([X, benign], ignore_index=True)
+    out.attrs = attrs
+    labels = pd.Series([benign_label] * len(benign), dtype=y.dtype)
+    return out, pd.concat([y, labels], ignore_index=True)
 
 
 def unstable_features(profiles):

@@ -181,6 +181,12 @@ _NOT_IN_2017 = (
 # absolute timestamp as Engelen et al. 2021 report for some 2017 flows) and the packet-length
 # means (Packet Length Mean = total/(n+1) in 34 % of the 2017 rows: a difference of one packet
 # in n, KS 0.21, within the traffic drift).
+# Not marked either: the payload lengths. A sixth of the 2017 Friday flows hold a packet of
+# exactly 6 payload bytes, none of the corrected flows (``benchmarks/bench_transfer.py``, the
+# traits table): an empty TCP segment (54-byte frame) padded to the 60-byte Ethernet minimum,
+# the padding counted as payload by the 2017 extractor. Only those flows differ, by 6 bytes a
+# padded packet; hiding every payload-length feature of every 2017 flow for it would leave
+# more than half of that format's cells missing.
 _CICFLOWMETER_2017 = Profile(
     name="cicflowmeter-2017",
     description=(
@@ -331,6 +337,14 @@ _NFSTREAM_PAYLOAD = replace(
 )
 
 # ------------------------------------------------------------------------- Zeek conn.log
+# Field names checked against zeek/zeek (commit a13de64, 2026-08-21):
+# scripts/base/protocols/conn/main.zeek, ``Conn::Info`` (ts, uid, id, proto, duration,
+# orig_bytes, resp_bytes, orig_pkts, resp_pkts; ``orig_bytes`` is payload bytes "taken from
+# sequence numbers" for TCP) and scripts/base/init-bare.zeek, ``conn_id`` (orig_h, orig_p,
+# resp_h, resp_p, logged as ``id.orig_h`` ...) and ``transport_proto`` (unknown_transport,
+# tcp, udp, icmp). Not mapped: ``orig_ip_bytes``/``resp_ip_bytes`` (IP bytes, headers
+# included: no canonical counterpart) and ``ip_proto`` (the IP header's protocol number, which
+# ``proto`` already gives for TCP, UDP and ICMP).
 _ZEEK_UNSET = {"-": float("nan")}  # Zeek writes "-" for an unset field
 _ZEEK = Profile(
     name="zeek-conn",
@@ -344,7 +358,9 @@ _ZEEK = Profile(
     },
     units={"Flow Duration": _US_PER_S},
     values={
-        "Protocol": {"tcp": 6, "udp": 17, "icmp": 1, **_ZEEK_UNSET},
+        "Protocol": {
+            "tcp": 6, "udp": 17, "icmp": 1, "unknown_transport": float("nan"), **_ZEEK_UNSET
+        },
         "Flow Duration": _ZEEK_UNSET,
         "Total Length of Fwd Packet": _ZEEK_UNSET,
         "Total Length of Bwd Packet": _ZEEK_UNSET,
@@ -356,6 +372,12 @@ _ZEEK = Profile(
 )  # fmt: skip
 
 # ---------------------------------------------------------------------- NetFlow v5 records
+# Field names checked against nfdump's netflow_v5.h (mirror pmorch/nfdump, commit 5256a2c;
+# ``netflow_v5_record``: srcaddr, dstaddr, nexthop, input, output, dPkts, dOctets, First, Last,
+# srcport, dstport, pad1, tcp_flags, prot, tos, src_as, dst_as, src_mask, dst_mask, pad2), the
+# layout of Cisco's "NetFlow Export
+# Datagram Format" (NetFlow Collection Engine 3.6 user guide). ``dOctets`` counts layer-3
+# bytes; First/Last are router uptimes in ms (a duration needs both: not mapped).
 _NETFLOW_V5 = Profile(
     name="netflow-v5",
     description="Cisco NetFlow v5 records (unidirectional; overlapping fields only)",
