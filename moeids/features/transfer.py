@@ -64,6 +64,18 @@ def add_benign_flows(X, y, benign_flows, *, profile="auto", benign_label=0):
     -----
     UserWarning
         Naming the columns of ``benign_flows`` that ``X`` does not have (left out).
+
+    Examples
+    --------
+    Ten rows of the bundled sample stand in for a sensor's own benign flows here:
+
+    >>> from moeids.datasets import load_sample
+    >>> from moeids.features import add_benign_flows
+    >>> flows = load_sample()
+    >>> X, y = flows.data.iloc[:100], flows.target.iloc[:100]
+    >>> X_adapted, y_adapted = add_benign_flows(X, y, flows.data.iloc[100:110])
+    >>> X_adapted.shape, y_adapted.iloc[100:].tolist() == [0] * 10
+    ((110, 83), True)
     """
     for name, frame in (("X", X), ("benign_flows", benign_flows)):
         if not isinstance(frame, pd.DataFrame):
