@@ -4,11 +4,12 @@ The API token comes from ``$MOEIDS_API_TOKEN`` or ``--token-file``, never from a
 (the process list shows arguments to every local user). Without a token, and on an address
 other than loopback, the service warns that anyone who reaches the port may use it.
 
-``--workers N`` (N > 1) runs N uvicorn worker processes on one port (uvicorn's supervisor
-with the import-string factory :func:`worker_app`): each loads the model and runs its own
-micro-batcher, so that HTTP, JSON and inference use N CPUs instead of one Python
-interpreter's. The options travel to the workers in ``$MOEIDS_SERVE_OPTIONS``; their
-metrics are shared through prometheus-client's multiprocess mode in a temporary folder.
+``--workers N`` (N > 1) checks the model, then replaces itself with uvicorn's supervisor of
+N worker processes on one port (the import-string factory :func:`worker_app`): each loads
+the model and runs its own micro-batcher, so that HTTP, JSON and inference use N CPUs
+instead of one Python interpreter's. The options travel to the workers in
+``$MOEIDS_SERVE_OPTIONS``; their metrics are shared through prometheus-client's
+multiprocess mode in a temporary folder.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 from ._common import (
@@ -121,7 +121,7 @@ def serve(args) -> int:
         raise CommandError(f"--workers must be at least 1, got {args.workers}")
     token = _token(args)
     if args.workers > 1:
-        return _serve_workers(args)
+        _serve_workers(args)  # does not return: this process becomes the supervisor
     app = _app(args, token)
     import uvicorn
 
@@ -181,46 +181,49 @@ def worker_app():
         sys.exit(STARTUP_FAILURE)
 
 
-def _serve_workers(args) -> int:
-    """Serve with ``args.workers`` processes until SIGINT/SIGTERM (uvicorn's supervisor)."""
-    import uvicorn
-    from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors import Multiprocess
+# The supervisor of the workers, run by exec in a fresh interpreter that imports uvicorn only
+# (the command's own process has imported torch, pandas and the model: memory a supervisor
+# has no use for). It creates the metrics folder before the workers start, so that they
+# import prometheus_client in multiprocess mode, and removes it at the end.
+_SUPERVISOR = """
+import json, os, sys, tempfile
+from uvicorn import Config
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
-    if not args.model.is_file():
-        raise CommandError(f"model file {str(args.model)!r} does not exist")
+options = json.loads(os.environ["MOEIDS_SERVE_OPTIONS"])
+with tempfile.TemporaryDirectory(prefix="moeids-metrics-") as metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    config = Config("moeids.cli.serve:worker_app", factory=True, workers=options["workers"],
+                    **options["server"])
+    sock = config.bind_socket()
+    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor.run()  # until SIGINT/SIGTERM, or a worker that cannot start
+    sock.close()
+if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+    print("moeids: error: a worker process could not start the service (its error is above)",
+          file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def _serve_workers(args):
+    """Check the model here, then become the supervisor of ``args.workers`` processes.
+
+    Replaces the current process (:func:`os.execve`): the supervisor holds no model.
+    """
+    check_classifier(load_model_arg(args.model, args.allow_pickle), args.model)
+    read_card(args.model)
     options = {name: getattr(args, name) for name in _WORKER_OPTIONS}
     options["model"] = str(args.model.resolve())
     if options["token_file"] is not None:
         options["token_file"] = str(Path(options["token_file"]).resolve())
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    with tempfile.TemporaryDirectory(prefix="moeids-metrics-") as metrics_dir:
-        # the workers inherit these at their start, before they import prometheus_client
-        environment = {_OPTIONS_ENV: json.dumps(options), "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
-        saved = {name: os.environ.get(name) for name in environment}
-        os.environ.update(environment)
-        try:
-            config = uvicorn.Config(
-                f"{__name__}:worker_app", factory=True, workers=args.workers,
-                **_server_options(args),
-            )  # fmt: skip
-            sock = config.bind_socket()
-            supervisor = Multiprocess(config, sockets=[sock])
-            try:
-                supervisor.run()  # until SIGINT/SIGTERM or a worker that cannot start
-            finally:
-                sock.close()
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name)
-                else:
-                    os.environ[name] = value
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
-        raise CommandError("a worker process could not start the service (its error is above)")
-    return 0
+    options["server"] = _server_options(args)
+    environment = {**os.environ, _OPTIONS_ENV: json.dumps(options)}
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-c", _SUPERVISOR], environment)
 
 
 def add_parser(commands) -> None:
