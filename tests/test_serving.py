@@ -619,15 +619,10 @@ def _stop(process):
     return process.returncode
 
 
-def _samples(base, name):
-    """{labels: value} of the samples called ``name`` in /metrics."""
+def _scraped(base, name):
+    """{labels: value} of the samples called ``name`` in the server's /metrics."""
     text = httpx.get(f"{base}/metrics", timeout=10).text
-    return {
-        tuple(sorted(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    }
+    return {labels: value for (n, labels), value in _samples(text).items() if n == name}
 
 
 @pytest.mark.slow  # three fresh interpreters import torch and load the model
@@ -651,14 +646,14 @@ def test_moeids_serve_with_two_workers_answers_from_both_and_counts_all(model, s
             np.testing.assert_allclose(proba, expected[first : first + len(rows)], atol=1e-6)
             sent, flows = sent + 1, flows + len(rows)
             if sent % 10 == 0:
-                workers = _samples(base, "moeids_worker_flows_scored")
-        workers = _samples(base, "moeids_worker_flows_scored")
+                workers = _scraped(base, "moeids_worker_flows_scored")
+        workers = _scraped(base, "moeids_worker_flows_scored")
         assert len(workers) == 2, f"one worker answered all {sent} requests"
         assert sum(workers.values()) == flows
-        requests = _samples(base, "moeids_requests_total")
+        requests = _scraped(base, "moeids_requests_total")
         assert requests[(("endpoint", "/predict"), ("status", "200"))] == sent
-        assert sum(_samples(base, "moeids_flows_scored_total").values()) == flows
-        assert _samples(base, "moeids_batch_flows_sum")[()] == flows
+        assert sum(_scraped(base, "moeids_flows_scored_total").values()) == flows
+        assert _scraped(base, "moeids_batch_flows_sum")[()] == flows
         assert httpx.get(f"{base}/metadata").json()["classes"] == model.classes_.tolist()
     finally:
         returncode = _stop(process)
@@ -677,8 +672,8 @@ def test_moeids_serve_with_one_worker_is_one_process_with_its_own_metrics(model,
         children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
         if children.exists():
             assert children.read_text().split() == []  # no worker processes
-        assert _samples(base, "moeids_worker_flows_scored") == {}
-        assert sum(_samples(base, "moeids_flows_scored_total").values()) == 3
+        assert _scraped(base, "moeids_worker_flows_scored") == {}
+        assert sum(_scraped(base, "moeids_flows_scored_total").values()) == 3
     finally:
         returncode = _stop(process)
     assert returncode == 0, process.stderr.read()
