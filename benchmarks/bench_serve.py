@@ -24,6 +24,8 @@
   requests are compared with the mean of the two rates.
 - CPU: user + system seconds of the server's processes (the supervisor and its workers) and
   of this (client) process per run, and the server's CPU milliseconds per flow answered.
+- Workers: the share of the flows each worker scored in a run (``moeids_worker_flows_scored``
+  of /metrics; the kernel hands each client connection to one worker).
 - Memory: the resident set size (``VmRSS``) summed over the server's processes after
   warm-up and after the run.
 
@@ -215,24 +217,33 @@ def warm_up(base, bodies, workers):
 
 
 def batch_totals(base):
-    """(flows, micro-batches) scored so far, from the server's /metrics."""
+    """(flows, micro-batches, {worker pid: flows}) scored so far, from the server's /metrics
+    (no worker pids with one worker)."""
     text = httpx.get(f"{base}/metrics").text
-    values = dict(
-        line.split(" ") for line in text.splitlines() if line.startswith("moeids_batch_flows_")
-    )
-    return float(values["moeids_batch_flows_sum"]), float(values["moeids_batch_flows_count"])
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("moeids_"))
+    workers = {
+        name: float(value)
+        for name, value in values.items()
+        if name.startswith("moeids_worker_flows_scored{")
+    }
+    flows, batches = values["moeids_batch_flows_sum"], values["moeids_batch_flows_count"]
+    return float(flows), float(batches), workers
 
 
 def scenario(base, pid, bodies, clients, seconds):
     """One load run, the server's mean micro-batch size and both sides' CPU time."""
-    flows0, batches0 = batch_totals(base)
+    flows0, batches0, workers0 = batch_totals(base)
     server0, client0 = cpu_seconds(pid), cpu_seconds()
     row = asyncio.run(load(int(base.rpartition(":")[2]), bodies, clients, seconds))
     row["server CPU s"] = cpu_seconds(pid) - server0
     row["client CPU s"] = cpu_seconds() - client0
     row["server CPU ms per flow"] = 1000 * row["server CPU s"] / max(row.pop("flows"), 1)
-    flows1, batches1 = batch_totals(base)
+    flows1, batches1, workers1 = batch_totals(base)
     row["mean flows per micro-batch"] = (flows1 - flows0) / max(batches1 - batches0, 1)
+    shares = [workers1[w] - workers0.get(w, 0) for w in sorted(workers1)]
+    row["flows per worker %"] = (
+        "/".join(f"{100 * n / sum(shares):.0f}" for n in shares) if sum(shares) else "100"
+    )
     return row
 
 
@@ -316,7 +327,9 @@ def page(args, table, in_process, rss, fit_seconds, load):
         "CPU s: CPU time the server's processes and the client process used during the run "
         f"(out of {args.seconds:.0f} s x {os.cpu_count()} CPUs, shared with other work); "
         "server CPU ms per flow is the server's CPU time per flow answered, a cost that "
-        "depends less on how much CPU the other work left to the server. Server CPU and RSS "
+        "depends less on how much CPU the other work left to the server. Flows per worker: "
+        "the share of the run's flows each worker scored (each keep-alive client connection "
+        "stays with the worker that accepted it). Server CPU and RSS "
         "are summed over its processes (supervisor and workers; RSS counts pages the "
         "workers share once per worker).\n\n## Targets\n\n" + C.markdown_table(checks, index=False)
     )
