@@ -222,8 +222,8 @@ def _serve_workers(args):
     environment = {**os.environ, _OPTIONS_ENV: json.dumps(options)}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     # The workers accept on one shared socket; libuv (uvloop) otherwise accepts every pending
-    # connection in one go, so that a burst of new connections all land on one worker
-    # (measured: 32 at once, 100 % on one of 2). With this, libuv yields after each accept.
+    # connection in one go, so that a burst of new connections tends to land on one worker.
+    # With this, libuv yields after each accept (it helps; it does not guarantee balance).
     environment.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
     sys.stdout.flush()
     sys.stderr.flush()
