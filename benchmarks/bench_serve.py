@@ -4,8 +4,11 @@
   stratified subsample of the bundled real CIC-IDS2017 sample (``--max-train`` rows,
   ``--epochs`` epochs, no pretraining: the network's size, not its training, sets the cost
   of inference), saved with ``moeids.save`` (pickle-free) to a temporary file.
-- Server: ``python -m moeids serve MODEL`` in its own process (default limits, access log
-  off), on a free port of 127.0.0.1.
+- Server: ``python -m moeids serve MODEL --workers W --threads T`` (default limits, access
+  log off) on a free port of 127.0.0.1; by default W = CPUs worker processes with T = 1
+  torch thread each (the setting docs/deploy.md recommends for small requests; ``--workers
+  1`` is the single-process server, T = CPUs - 1 then). Warm-up until every worker has
+  scored flows.
 - Clients: in this process, a minimal HTTP/1.1 keep-alive client on asyncio streams (async
   httpx spent more CPU per request than the server in a first run: it measured itself);
   ``--clients`` concurrent connections each send requests back to back for ``--seconds``
@@ -15,13 +18,16 @@
 - Throughput = flows answered with 200 / wall time; latency per request from send to full
   response; errors = any status other than 200 or a transport error.
 - In-process: ``predict_proba`` of the same model in this process on the same flows in
-  chunks of ``--batch-flows``, with the server's torch thread count (``--threads``, by
-  default ``moeids serve``'s: CPUs - 1), for ``--seconds``/2 before the server starts and
-  again after it stops (the load of a shared machine drifts); the 256-flow requests are
-  compared with the mean of the two rates.
-- CPU: user + system seconds of the server process and of this (client) process per run,
-  and the server's CPU milliseconds per flow answered.
-- Memory: the server's resident set size (``VmRSS``) after warm-up and after the run.
+  chunks of ``--batch-flows``, with ``--reference-threads`` torch threads (default: CPUs,
+  the whole CPU budget the server's processes share), for ``--seconds``/2 before the server
+  starts and again after it stops (the load of a shared machine drifts); the 256-flow
+  requests are compared with the mean of the two rates.
+- CPU: user + system seconds of the server's processes (the supervisor and its workers) and
+  of this (client) process per run, and the server's CPU milliseconds per flow answered.
+- Workers: the share of the flows each worker scored in a run (``moeids_worker_flows_scored``
+  of /metrics; the kernel hands each client connection to one worker).
+- Memory: the resident set size (``VmRSS``) summed over the server's processes after
+  warm-up and after the run.
 
 Writes ``docs/results/serve.md``. ``python benchmarks/bench_serve.py --help``.
 """
@@ -90,21 +96,37 @@ def rss_mib(pid):
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def tree(pid):
+    """``pid`` and its descendants (a server's supervisor and its workers)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            pids += tree(int(child))
+    return pids
+
+
+def tree_rss_mib(pid):
+    return sum(rss_mib(p) for p in tree(pid))
+
+
 def cpu_seconds(pid=None):
-    """CPU time (user + system) of process ``pid``, or of this process."""
+    """CPU time (user + system) of process ``pid`` and its descendants, or of this process."""
     if pid is None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(path, env, threads):
+def start_server(path, env, workers, threads):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "moeids", "serve", str(path)]
-    command += ["--port", str(port), "--threads", str(threads)]
+    command = [sys.executable, "-m", "moeids", "serve", str(path), "--port", str(port)]
+    command += ["--workers", str(workers), "--threads", str(threads)]
     command += ["--no-access-log", "--log-level", "warning"]
     process = subprocess.Popen(command, env=env, cwd=C.ROOT)
     base = f"http://127.0.0.1:{port}"
@@ -183,25 +205,45 @@ def encode(X, n):
     return [(json.dumps(rows[i : i + n]).encode(), n) for i in range(0, len(rows) - n + 1, n)]
 
 
+def warm_up(base, bodies, workers):
+    """Load until every worker has scored flows (their models and code paths are warm)."""
+    port = int(base.rpartition(":")[2])
+    for _ in range(20):
+        asyncio.run(load(port, bodies, max(4, 2 * workers), 3.0))
+        text = httpx.get(f"{base}/metrics").text
+        if workers == 1 or text.count("moeids_worker_flows_scored{") >= workers:
+            return
+    raise RuntimeError(f"not all {workers} workers answered within 60 s of warm-up")
+
+
 def batch_totals(base):
-    """(flows, micro-batches) scored so far, from the server's /metrics."""
+    """(flows, micro-batches, {worker pid: flows}) scored so far, from the server's /metrics
+    (no worker pids with one worker)."""
     text = httpx.get(f"{base}/metrics").text
-    values = dict(
-        line.split(" ") for line in text.splitlines() if line.startswith("moeids_batch_flows_")
-    )
-    return float(values["moeids_batch_flows_sum"]), float(values["moeids_batch_flows_count"])
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("moeids_"))
+    workers = {
+        name: float(value)
+        for name, value in values.items()
+        if name.startswith("moeids_worker_flows_scored{")
+    }
+    flows, batches = values["moeids_batch_flows_sum"], values["moeids_batch_flows_count"]
+    return float(flows), float(batches), workers
 
 
 def scenario(base, pid, bodies, clients, seconds):
     """One load run, the server's mean micro-batch size and both sides' CPU time."""
-    flows0, batches0 = batch_totals(base)
+    flows0, batches0, workers0 = batch_totals(base)
     server0, client0 = cpu_seconds(pid), cpu_seconds()
     row = asyncio.run(load(int(base.rpartition(":")[2]), bodies, clients, seconds))
     row["server CPU s"] = cpu_seconds(pid) - server0
     row["client CPU s"] = cpu_seconds() - client0
     row["server CPU ms per flow"] = 1000 * row["server CPU s"] / max(row.pop("flows"), 1)
-    flows1, batches1 = batch_totals(base)
+    flows1, batches1, workers1 = batch_totals(base)
     row["mean flows per micro-batch"] = (flows1 - flows0) / max(batches1 - batches0, 1)
+    shares = [workers1[w] - workers0.get(w, 0) for w in sorted(workers1)]
+    row["flows per worker %"] = (
+        "/".join(f"{100 * n / sum(shares):.0f}" for n in shares) if sum(shares) else "100"
+    )
     return row
 
 
@@ -209,22 +251,25 @@ def measure(args, model, X_test):
     """Server rows, in-process rate and RSS (MiB) before and after."""
     X = pd.concat([X_test] * 4, ignore_index=True)  # room for distinct bodies
     env = {**os.environ, "PYTHONPATH": str(C.ROOT)}
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.reference_threads)
     before = in_process_rate(model, X, args.batch_flows, args.seconds / 2)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.safetensors"
         moeids.save(model, path)
-        process, base = start_server(path, env, args.threads)
+        process, base = start_server(path, env, args.workers, args.threads)
+        try:
+            singles, batches = encode(X, 1), encode(X, args.batch_flows)
+            warm_up(base, singles[:64] + batches[:4], args.workers)
+        except BaseException:
+            process.terminate()
+            raise
     try:
-        singles, batches = encode(X, 1), encode(X, args.batch_flows)
-        port = int(base.rpartition(":")[2])
-        asyncio.run(load(port, singles[:64] + batches[:4], 4, 3.0))  # warm-up
-        rss_before = rss_mib(process.pid)
+        rss_before = tree_rss_mib(process.pid)
         rows = [
             scenario(base, process.pid, singles, args.clients, args.seconds),
             scenario(base, process.pid, batches, args.batch_clients, args.seconds),
         ]
-        rss_after = rss_mib(process.pid)
+        rss_after = tree_rss_mib(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -273,15 +318,20 @@ def page(args, table, in_process, rss, fit_seconds, load):
         "## Throughput and latency\n\n"
         + C.markdown_table(table, floats="{:.1f}", index=False)
         + f"\nIn-process `predict_proba`, {args.batch_flows} flows per call, same model, "
-        f"same run, {args.threads} torch thread(s) as the server, measured before the server "
+        f"same run, {args.reference_threads} torch thread(s) (the {os.cpu_count()} CPUs the "
+        f"server's {args.workers} worker process(es) of {args.threads} torch thread(s) each "
+        "share), measured before the server "
         f"started and after it stopped: {before:,.0f} and {after:,.0f} flows/s (mean "
         f"{rate:,.0f}, the reference of the target below); CPU ms per flow "
         f"{cpu_before:.3f} and {cpu_after:.3f}. "
-        "CPU s: CPU time the server process and the client process used during the run "
+        "CPU s: CPU time the server's processes and the client process used during the run "
         f"(out of {args.seconds:.0f} s x {os.cpu_count()} CPUs, shared with other work); "
         "server CPU ms per flow is the server's CPU time per flow answered, a cost that "
-        "depends less on how much CPU the other work left to the server.\n\n## Targets\n\n"
-        + C.markdown_table(checks, index=False)
+        "depends less on how much CPU the other work left to the server. Flows per worker: "
+        "the share of the run's flows each worker scored (each keep-alive client connection "
+        "stays with the worker that accepted it). Server CPU and RSS "
+        "are summed over its processes (supervisor and workers; RSS counts pages the "
+        "workers share once per worker).\n\n## Targets\n\n" + C.markdown_table(checks, index=False)
     )
 
 
@@ -294,9 +344,23 @@ def main(argv=None):
     parser.add_argument("--batch-clients", type=int, default=4, help="batch clients (4)")
     parser.add_argument("--seconds", type=float, default=20.0, help="per load run (20)")
     parser.add_argument(
-        "--threads", type=int, default=default_threads(), help="server torch threads (CPUs - 1)"
+        "--workers", type=int, default=os.cpu_count(), help="server worker processes (CPUs)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per worker (default: moeids serve's, 1 per worker with CPUs workers)",
+    )
+    parser.add_argument(
+        "--reference-threads",
+        type=int,
+        default=os.cpu_count(),
+        help="torch threads of the in-process reference (CPUs: the server's whole CPU budget)",
     )
     args = C.parse_args(parser, __file__, argv)
+    if args.threads is None:
+        args.threads = default_threads(args.workers)
     load_before = os.getloadavg()[0]
     model, X_test, fit_seconds = fit_model(args)
     print(f"fitted in {fit_seconds:.0f} s; torch threads {torch.get_num_threads()}")

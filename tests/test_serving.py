@@ -589,6 +589,125 @@ def test_moeids_serve_runs_the_service_and_stops_on_sigterm(model, sample, tmp_p
     assert process.returncode == 0, process.stderr.read()
 
 
+def _start_serve(path, *options):
+    """``python -m moeids serve path options`` on a free port, once /health answers."""
+    port = _free_port()
+    command = [sys.executable, "-m", "moeids", "serve", str(path), "--port", str(port)]
+    command += ["--no-access-log", *options]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("MOEIDS_API_TOKEN", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.25)
+    process.kill()
+    raise RuntimeError(f"moeids serve did not start: {process.communicate()[1]}")
+
+
+def _stop(process):
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return process.returncode
+
+
+def _scraped(base, name):
+    """{labels: value} of the samples called ``name`` in the server's /metrics."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    return {labels: value for (n, labels), value in _samples(text).items() if n == name}
+
+
+@pytest.mark.slow  # three fresh interpreters import torch and load the model
+def test_moeids_serve_with_two_workers_answers_from_both_and_counts_all(model, sample, tmp_path):
+    import moeids
+
+    path = tmp_path / "model.safetensors"
+    moeids.save(model, path)
+    X = sample[3]
+    expected = model.predict_proba(X)[:, 1]
+    process, base = _start_serve(path, "--workers", "2", "--threads", "1")
+    sent = flows = 0
+    try:
+        workers = {}
+        while len(workers) < 2 and sent < 400:  # each request on a new connection
+            rows = X.iloc[sent % 190 : sent % 190 + 1 + sent % 3]
+            answer = post(base, records(rows))
+            assert answer.status_code == 200
+            proba = [d["attack_probability"] for d in answer.json()["decisions"]]
+            first = sent % 190
+            np.testing.assert_allclose(proba, expected[first : first + len(rows)], atol=1e-6)
+            sent, flows = sent + 1, flows + len(rows)
+            if sent % 10 == 0:
+                workers = _scraped(base, "moeids_worker_flows_scored")
+        workers = _scraped(base, "moeids_worker_flows_scored")
+        assert len(workers) == 2, f"one worker answered all {sent} requests"
+        assert sum(workers.values()) == flows
+        requests = _scraped(base, "moeids_requests_total")
+        assert requests[(("endpoint", "/predict"), ("status", "200"))] == sent
+        assert sum(_scraped(base, "moeids_flows_scored_total").values()) == flows
+        assert _scraped(base, "moeids_batch_flows_sum")[()] == flows
+        assert httpx.get(f"{base}/metadata").json()["classes"] == model.classes_.tolist()
+    finally:
+        returncode = _stop(process)
+    assert returncode == 0, process.stderr.read()
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch and loads the model
+def test_moeids_serve_with_one_worker_is_one_process_with_its_own_metrics(model, sample, tmp_path):
+    import moeids
+
+    path = tmp_path / "model.safetensors"
+    moeids.save(model, path)
+    process, base = _start_serve(path, "--workers", "1")
+    try:
+        assert post(base, records(sample[3].iloc[:3])).status_code == 200
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        if children.exists():
+            assert children.read_text().split() == []  # no worker processes
+        assert _scraped(base, "moeids_worker_flows_scored") == {}
+        assert sum(_scraped(base, "moeids_flows_scored_total").values()) == 3
+    finally:
+        returncode = _stop(process)
+    assert returncode == 0, process.stderr.read()
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch
+def test_moeids_serve_with_workers_refuses_a_broken_model_before_starting_them(tmp_path):
+    path = tmp_path / "broken.safetensors"
+    path.write_text("not a model")
+    command = [sys.executable, "-m", "moeids", "serve", str(path), "--workers", "2"]
+    command += ["--port", str(_free_port()), "--log-level", "warning"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "broken.safetensors is not a file written by" in done.stderr
+    assert "Started parent process" not in done.stderr
+
+
+def test_moeids_serve_refuses_fewer_than_one_worker(tmp_path, capsys):
+    from moeids.cli import main
+
+    assert main(["serve", str(tmp_path / "m.safetensors"), "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_default_threads_share_the_cpus_among_workers(monkeypatch):
+    from moeids.cli.serve import default_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert [default_threads(w) for w in (1, 2, 4, 8, 16)] == [7, 4, 2, 1, 1]
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert [default_threads(w) for w in (1, 2)] == [1, 1]
+
+
 def test_moeids_serve_refuses_a_pickle_without_allow_pickle(model, tmp_path, capsys):
     import joblib
 

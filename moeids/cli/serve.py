@@ -3,14 +3,24 @@
 The API token comes from ``$MOEIDS_API_TOKEN`` or ``--token-file``, never from an argument
 (the process list shows arguments to every local user). Without a token, and on an address
 other than loopback, the service warns that anyone who reaches the port may use it.
+
+``--workers N`` (N > 1) checks the model, then replaces itself with uvicorn's supervisor of
+N worker processes on one port (the import-string factory :func:`worker_app`): each loads
+the model and runs its own micro-batcher, so that HTTP, JSON and inference use N CPUs
+instead of one Python interpreter's. The options travel to the workers in
+``$MOEIDS_SERVE_OPTIONS``; their metrics are shared through prometheus-client's
+multiprocess mode in a temporary folder.
 """
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
+import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 from ._common import (
     CommandError,
@@ -34,29 +44,62 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def default_threads() -> int:
-    """Inference threads by default: one CPU fewer than the machine has (the HTTP event
-    loop needs one), at least one."""
-    return max(1, (os.cpu_count() or 1) - 1)
+_OPTIONS_ENV = "MOEIDS_SERVE_OPTIONS"
+_WORKER_OPTIONS = (
+    "model",
+    "allow_pickle",
+    "token_file",
+    "rate_limit",
+    "max_body_bytes",
+    "max_flows",
+    "batch_max_flows",
+    "batch_max_wait_ms",
+    "max_queue",
+    "cors_origin",
+    "threads",
+    "workers",
+)
 
 
-def _app(args):
-    import torch
+def default_threads(workers: int = 1) -> int:
+    """Torch threads per server process by default.
 
-    from moeids.serving import create_app
+    One process: one CPU fewer than the machine has (its HTTP event loop needs one), at
+    least one. ``workers`` processes: the CPUs shared out, so that threads x workers <=
+    CPUs (1 thread each when there are as many workers as CPUs), at least one.
+    """
+    cpus = os.cpu_count() or 1
+    return max(1, cpus - 1) if workers == 1 else max(1, cpus // workers)
+
+
+def _token_quietly(args):
+    """The API token from ``--token-file`` or ``$MOEIDS_API_TOKEN``, or None."""
     from moeids.serving.security import read_token
 
     try:
-        token = read_token(args.token_file)
+        return read_token(args.token_file)
     except (OSError, ValueError) as exc:
         raise CommandError(f"--token-file: {exc}") from exc
+
+
+def _token(args):
+    """The API token (or None), with the warning of an open non-loopback service."""
+    token = _token_quietly(args)
     if token is None and not _is_loopback(args.host):
         print(
             f"moeids: warning: no API token and listening on {args.host}: anyone who "
             "reaches the port can use the model (set MOEIDS_API_TOKEN or --token-file)",
             file=sys.stderr,
         )
-    torch.set_num_threads(args.threads or default_threads())
+    return token
+
+
+def _app(args, token):
+    import torch
+
+    from moeids.serving import create_app
+
+    torch.set_num_threads(args.threads or default_threads(args.workers))
     model = check_classifier(load_model_arg(args.model, args.allow_pickle), args.model)
     return create_app(
         model,
@@ -74,7 +117,12 @@ def _app(args):
 
 def serve(args) -> int:
     """Load the model and serve it until SIGINT/SIGTERM; see ``moeids serve --help``."""
-    app = _app(args)
+    if args.workers < 1:
+        raise CommandError(f"--workers must be at least 1, got {args.workers}")
+    token = _token(args)
+    if args.workers > 1:
+        _serve_workers(args)  # does not return: this process becomes the supervisor
+    app = _app(args, token)
     import uvicorn
 
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again: let
@@ -98,9 +146,8 @@ def _stopped(signum, frame):
     raise _Stopped
 
 
-def _run(uvicorn, app, args):
-    uvicorn.run(
-        app,
+def _server_options(args) -> dict:
+    return dict(
         host=args.host,
         port=args.port,
         proxy_headers=args.forwarded_allow_ips is not None,
@@ -110,6 +157,77 @@ def _run(uvicorn, app, args):
         server_header=False,
         log_level=args.log_level,
     )
+
+
+def _run(uvicorn, app, args):
+    uvicorn.run(app, **_server_options(args))
+
+
+def worker_app():
+    """The app of one worker process of ``moeids serve --workers N`` (a uvicorn factory).
+
+    Reads the command's options from ``$MOEIDS_SERVE_OPTIONS`` (set by :func:`serve`),
+    loads the model and builds the app; a problem with the model ends the worker with
+    uvicorn's startup-failure status after one line on stderr.
+    """
+    from uvicorn.config import STARTUP_FAILURE
+
+    args = argparse.Namespace(**json.loads(os.environ[_OPTIONS_ENV]))
+    args.model = Path(args.model)
+    try:
+        return _app(args, _token_quietly(args))
+    except CommandError as exc:
+        print(f"moeids: error: {exc}", file=sys.stderr)
+        sys.exit(STARTUP_FAILURE)
+
+
+# The supervisor of the workers, run by exec in a fresh interpreter that imports uvicorn only
+# (the command's own process has imported torch, pandas and the model: memory a supervisor
+# has no use for). It creates the metrics folder before the workers start, so that they
+# import prometheus_client in multiprocess mode, and removes it at the end.
+_SUPERVISOR = """
+import json, os, sys, tempfile
+from uvicorn import Config
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+options = json.loads(os.environ["MOEIDS_SERVE_OPTIONS"])
+with tempfile.TemporaryDirectory(prefix="moeids-metrics-") as metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    config = Config("moeids.cli.serve:worker_app", factory=True, workers=options["workers"],
+                    **options["server"])
+    sock = config.bind_socket()
+    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor.run()  # until SIGINT/SIGTERM, or a worker that cannot start
+    sock.close()
+if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+    print("moeids: error: a worker process could not start the service (its error is above)",
+          file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def _serve_workers(args):
+    """Check the model here, then become the supervisor of ``args.workers`` processes.
+
+    Replaces the current process (:func:`os.execve`): the supervisor holds no model.
+    """
+    check_classifier(load_model_arg(args.model, args.allow_pickle), args.model)
+    read_card(args.model)
+    options = {name: getattr(args, name) for name in _WORKER_OPTIONS}
+    options["model"] = str(args.model.resolve())
+    if options["token_file"] is not None:
+        options["token_file"] = str(Path(options["token_file"]).resolve())
+    options["server"] = _server_options(args)
+    environment = {**os.environ, _OPTIONS_ENV: json.dumps(options)}
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # The workers accept on one shared socket; libuv (uvloop) otherwise accepts every pending
+    # connection in one go, so that a burst of new connections tends to land on one worker.
+    # With this, libuv yields after each accept (it helps; it does not guarantee balance).
+    environment.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-c", _SUPERVISOR], environment)
 
 
 def add_parser(commands) -> None:
@@ -168,7 +286,15 @@ def add_parser(commands) -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch threads for inference (default: CPUs - 1, at least 1)",
+        help="torch threads for inference per worker process (default: CPUs - 1 with "
+        "one worker; CPUs // workers with several; at least 1)",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on the port, each with its own copy of the model and its own "
+        "micro-batcher; --rate-limit then applies per worker (see docs/deploy.md)",
     )
     run.add_argument(
         "--no-access-log",

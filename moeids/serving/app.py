@@ -137,7 +137,7 @@ class _Service:
         self.limits = limits
         self.benign = benign_label(split_model(model)[1].classes_)
         self.metrics = ServiceMetrics(lambda: batcher.queued_flows)
-        batcher.on_batch = self.metrics.batch.observe
+        batcher.on_batch = self.metrics.observe_batch
         self.metadata = _metadata(model, spec, card, limits)
 
     @asynccontextmanager
@@ -147,6 +147,7 @@ class _Service:
             yield
         finally:
             await self.batcher.stop()  # scores every accepted flow before the server exits
+            self.metrics.close()
 
     async def predict(self, request: Request) -> Response:
         rid = _request_id(request)

@@ -1,7 +1,14 @@
-"""Prometheus metrics of one app (its own registry, so several apps can share a process)."""
+"""Prometheus metrics of one app (its own registry, so several apps can share a process).
+
+Under ``moeids serve --workers N`` each worker process counts into files of the folder
+named by ``$PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode, on when that
+variable is set before the worker imports ``prometheus_client``), and ``/metrics``, answered
+by any one worker, sums the files of all workers.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 
 from prometheus_client import (
@@ -11,6 +18,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 
 __all__ = ["MetricsMiddleware", "ServiceMetrics"]
@@ -27,15 +35,24 @@ class ServiceMetrics:
     ``moeids_alerts_total``, ``moeids_batch_flows`` (flows per micro-batch) and
     ``moeids_queued_flows``.
 
+    In multiprocess mode (``$PROMETHEUS_MULTIPROC_DIR`` set, as ``moeids serve --workers N``
+    does) the counters and histograms are summed over the live and past workers of the
+    service, ``moeids_queued_flows`` is the sum over the live workers (each updates its own
+    when it takes a micro-batch and when it answers a request), and
+    ``moeids_worker_flows_scored{pid}`` counts the flows each live worker has scored.
+
     Parameters
     ----------
     queued : callable
-        Returns the number of flows waiting in the queue (read at scrape time).
+        Returns the number of flows waiting in the queue (read at scrape time, or, in
+        multiprocess mode, at each update).
     """
 
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self, queued):
+        self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+        self._queued = queued
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -55,8 +72,29 @@ class ServiceMetrics:
         self.batch = Histogram(
             "moeids_batch_flows", "Flows per micro-batch", buckets=_BATCH_BUCKETS, registry=r
         )
-        queue = Gauge("moeids_queued_flows", "Flows waiting to be scored", registry=r)
-        queue.set_function(queued)
+        self.queue = Gauge(
+            "moeids_queued_flows",
+            "Flows waiting to be scored",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.worker_flows = None
+        if self.multiprocess:
+            self.worker_flows = Gauge(
+                "moeids_worker_flows_scored",
+                "Flows scored by each live worker process since it started",
+                registry=r,
+                multiprocess_mode="liveall",
+            )
+        else:
+            self.queue.set_function(queued)
+
+    def observe_batch(self, n_flows) -> None:
+        """Count a micro-batch of ``n_flows`` flows taken from the queue."""
+        self.batch.observe(n_flows)
+        if self.multiprocess:
+            self.worker_flows.inc(n_flows)
+            self.queue.set(self._queued())
 
     def count_decisions(self, records, benign) -> None:
         """Count scored flows by label, and the alerts (labels other than ``benign``)."""
@@ -67,10 +105,21 @@ class ServiceMetrics:
             self.flows.labels(label=str(label)).inc(n)
             if label != benign:
                 self.alerts.inc(n)
+        if self.multiprocess:
+            self.queue.set(self._queued())
 
     def render(self) -> bytes:
-        """The metrics in the Prometheus text format."""
-        return generate_latest(self.registry)
+        """The metrics in the Prometheus text format (of every worker, in multiprocess mode)."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """At the end of a worker process: drop its live gauges from the shared files."""
+        if self.multiprocess:
+            multiprocess.mark_process_dead(os.getpid())
 
 
 class MetricsMiddleware:
