@@ -664,9 +664,7 @@ def test_moeids_serve_with_two_workers_answers_from_both_and_counts_all(model, s
 @pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-worker sockets and /proc: Linux"
 )
-def test_moeids_serve_workers_listen_on_their_own_sockets_and_a_dead_one_stops_all(
-    model, tmp_path
-):
+def test_moeids_serve_workers_listen_on_their_own_sockets_and_a_dead_one_stops_all(model, tmp_path):
     import moeids
 
     path = tmp_path / "model.safetensors"

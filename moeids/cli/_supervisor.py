@@ -87,7 +87,9 @@ def supervise(options) -> int:
     try:
         sockets = listening_sockets(config.host, config.port, options["workers"], config.backlog)
     except OSError as exc:
-        print(f"moeids: error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        print(
+            f"moeids: error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
+        )
         return 1
     signals: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
