@@ -660,6 +660,35 @@ def test_moeids_serve_with_two_workers_answers_from_both_and_counts_all(model, s
     assert returncode == 0, process.stderr.read()
 
 
+@pytest.mark.slow  # three fresh interpreters import torch and load the model
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="per-worker sockets and /proc: Linux"
+)
+def test_moeids_serve_workers_listen_on_their_own_sockets_and_a_dead_one_stops_all(model, tmp_path):
+    import moeids
+
+    path = tmp_path / "model.safetensors"
+    moeids.save(model, path)
+    process, _ = _start_serve(path, "--workers", "2", "--threads", "1")
+    try:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        assert len(children) == 2
+        listening = []
+        for pid in children:
+            fds = Path(f"/proc/{pid}/fd")
+            links = [os.readlink(fd) for fd in fds.iterdir() if fd.is_symlink()]
+            listening.append({link for link in links if link.startswith("socket:")})
+        assert listening[0] and listening[1]
+        assert not listening[0] & listening[1]  # no socket shared by the two workers
+        os.kill(int(children[0]), signal.SIGKILL)
+        assert process.wait(timeout=60) == 1  # the other worker was stopped, not left serving
+        assert "a worker process ended by itself" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 @pytest.mark.slow  # a fresh interpreter imports torch and loads the model
 def test_moeids_serve_with_one_worker_is_one_process_with_its_own_metrics(model, sample, tmp_path):
     import moeids

@@ -4,10 +4,12 @@ The API token comes from ``$MOEIDS_API_TOKEN`` or ``--token-file``, never from a
 (the process list shows arguments to every local user). Without a token, and on an address
 other than loopback, the service warns that anyone who reaches the port may use it.
 
-``--workers N`` (N > 1) checks the model, then replaces itself with uvicorn's supervisor of
-N worker processes on one port (the import-string factory :func:`worker_app`): each loads
-the model and runs its own micro-batcher, so that HTTP, JSON and inference use N CPUs
-instead of one Python interpreter's. The options travel to the workers in
+``--workers N`` (N > 1) checks the model, then replaces itself with a small supervisor of
+N worker processes on one port (the import-string factory :func:`worker_app`; see
+:mod:`moeids.cli._supervisor`: on Linux each worker has its own ``SO_REUSEPORT`` socket, so
+that the kernel balances new connections): each loads the model and runs its own
+micro-batcher, so that HTTP, JSON and inference use N CPUs instead of one Python
+interpreter's. The options travel to the workers in
 ``$MOEIDS_SERVE_OPTIONS``; their metrics are shared through prometheus-client's
 multiprocess mode in a temporary folder.
 """
@@ -22,6 +24,7 @@ import signal
 import sys
 from pathlib import Path
 
+from . import _supervisor
 from ._common import (
     CommandError,
     add_command,
@@ -44,7 +47,7 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-_OPTIONS_ENV = "MOEIDS_SERVE_OPTIONS"
+_OPTIONS_ENV = _supervisor.OPTIONS_ENV
 _WORKER_OPTIONS = (
     "model",
     "allow_pickle",
@@ -181,32 +184,6 @@ def worker_app():
         sys.exit(STARTUP_FAILURE)
 
 
-# The supervisor of the workers, run by exec in a fresh interpreter that imports uvicorn only
-# (the command's own process has imported torch, pandas and the model: memory a supervisor
-# has no use for). It creates the metrics folder before the workers start, so that they
-# import prometheus_client in multiprocess mode, and removes it at the end.
-_SUPERVISOR = """
-import json, os, sys, tempfile
-from uvicorn import Config
-from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
-
-options = json.loads(os.environ["MOEIDS_SERVE_OPTIONS"])
-with tempfile.TemporaryDirectory(prefix="moeids-metrics-") as metrics_dir:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    config = Config("moeids.cli.serve:worker_app", factory=True, workers=options["workers"],
-                    **options["server"])
-    sock = config.bind_socket()
-    supervisor = Multiprocess(config, sockets=[sock])
-    supervisor.run()  # until SIGINT/SIGTERM, or a worker that cannot start
-    sock.close()
-if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
-    print("moeids: error: a worker process could not start the service (its error is above)",
-          file=sys.stderr)
-    sys.exit(2)
-"""
-
-
 def _serve_workers(args):
     """Check the model here, then become the supervisor of ``args.workers`` processes.
 
@@ -221,13 +198,11 @@ def _serve_workers(args):
     options["server"] = _server_options(args)
     environment = {**os.environ, _OPTIONS_ENV: json.dumps(options)}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    # The workers accept on one shared socket; libuv (uvloop) otherwise accepts every pending
-    # connection in one go, so that a burst of new connections tends to land on one worker.
-    # With this, libuv yields after each accept (it helps; it does not guarantee balance).
-    environment.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-c", _SUPERVISOR], environment)
+    run = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
+    command = [sys.executable, "-c", run, str(Path(_supervisor.__file__).resolve())]
+    os.execve(sys.executable, command, environment)
 
 
 def add_parser(commands) -> None:
