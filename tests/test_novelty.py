@@ -11,9 +11,9 @@ import pytest
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from moeids.moe import novelty
 from moeids.moe.classifier import MoEClassifier
 from moeids.moe.inputs import UnlabeledRowsWarning
-from moeids.moe import novelty
 from moeids.moe.novelty import NoveltyIndex, resolve_benign_class, tail_score
 
 TINY = {

@@ -216,6 +216,7 @@ class NoveltyMixin:
             return None
         score = tail_score(raw, self.novelty_reference_)
         return score, score > 1 - self.novelty_fpr
+
     def _fused_proba(self, proba: np.ndarray, fires: np.ndarray) -> np.ndarray:
         """``proba`` (n, n_classes) with the benign probability of the rows where the
         novelty tail ``fires`` (n,) moved to the attack classes, in proportion."""
