@@ -64,11 +64,7 @@ def standard_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> center, scale
     (array([2., 5.]), array([1., 1.]))
     """
-    values = np.asarray(values, dtype=np.float64)
-    count = np.maximum(np.sum(~np.isnan(values), axis=0), 1)
-    center = np.nansum(values, axis=0) / count
-    std = np.sqrt(np.nansum((values - center) ** 2, axis=0) / count)
-    return center, np.where(std > 1e-12 * np.abs(center), std, 1.0)
+    return moments_statistics(column_moments(values))
 
 
 def column_moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
