@@ -16,6 +16,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from moeids import datasets
 from moeids.datasets import _base, _cicids2017, _ciciot2023, _nsl_kdd, _rt_iot2022, _unsw_nb15
 
+from ..features.names import clean_header
 from ._common import CommandError
 from ._io import expand_inputs, input_format, read_table
 
@@ -117,7 +118,7 @@ def _labels_from_column(values: pd.Series, label: str, path) -> tuple[pd.Series,
 
 def _read_with_label(path, label):
     frame = read_table(path)
-    names = {str(c).replace("\ufeff", "").strip(): c for c in frame.columns}
+    names = {clean_header(c): c for c in frame.columns}
     if label not in names:
         shown = ", ".join(repr(n) for n in list(names)[:12]) + (", ..." if len(names) > 12 else "")
         raise CommandError(f"{path}: no label column {label!r} (columns: {shown})")

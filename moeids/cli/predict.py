@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..features.names import clean_header
 from ._common import (
     CommandError,
     add_command,
@@ -27,7 +28,7 @@ __all__ = ["add_parser", "predict", "score_files"]
 
 def _kept(chunk, keep):
     """The ``keep`` columns of ``chunk`` (names matched without surrounding spaces)."""
-    names = {str(c).replace("\ufeff", "").strip(): c for c in chunk.columns}
+    names = {clean_header(c): c for c in chunk.columns}
     for name in keep:
         if name not in names:
             raise CommandError(

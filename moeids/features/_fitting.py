@@ -8,7 +8,7 @@ from pandas.api.types import is_datetime64_any_dtype
 
 from ._values import category_values, is_text
 from .groups import EXCLUDED, assign_group
-from .names import GROUPS
+from .names import GROUPS, clean_header
 from .vocabulary import PROFILES
 
 
@@ -27,7 +27,7 @@ def check_feature_groups(fg):
                 f"feature_groups[{group!r}] must be a list of column names, got {cols!r}."
             )
         for col in cols:
-            key = col.replace("\ufeff", "").strip()
+            key = clean_header(col)
             if key in seen:
                 raise ValueError(
                     f"Column {key!r} is listed twice in feature_groups "
@@ -45,7 +45,7 @@ def assign_groups(fg, columns, named, profile):
         listed = {}
         for group in GROUPS:
             for col in fg.get(group, ()):
-                name = col.replace("\ufeff", "").strip()
+                name = clean_header(col)
                 name = rename.get(name, name)
                 if group == "categorical" and name not in columns:
                     raise ValueError(

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from .names import clean_header
 from .vocabulary import CANONICAL_IDENTIFIERS, PROFILES, Profile
 
 __all__ = [
@@ -114,7 +115,7 @@ def detect_profile(columns) -> str | None:
     >>> detect_profile(["a", "b"]) is None
     True
     """
-    present = {str(c).replace("\ufeff", "").strip() for c in columns}
+    present = {clean_header(c) for c in columns}
     best, best_share = None, MIN_SHARE
     for name, profile in PROFILES.items():
         features = [k for k, v in profile.names.items() if v not in CANONICAL_IDENTIFIERS]
@@ -165,7 +166,7 @@ def to_canonical(frame, profile="auto"):
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}.")
-    stripped = [str(c).replace("\ufeff", "").strip() for c in frame.columns]
+    stripped = [clean_header(c) for c in frame.columns]
     name = _resolve(frame, profile)
     if name is None:
         return frame.set_axis(stripped, axis=1), CanonicalReport(profile=None)

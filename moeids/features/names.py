@@ -27,6 +27,12 @@ EXPERTS = ("tabular", "temporal")
 _SEPARATOR = "__"
 
 
+def clean_header(name) -> str:
+    """A column header as written by a CSV export, without a byte-order mark or the
+    surrounding spaces (CICFlowMeter writes ``" Flow Duration"``)."""
+    return str(name).replace("\ufeff", "").strip()
+
+
 def feature_name(group: str, column: str) -> str:
     """Output name of input ``column`` in ``group``: ``"group__column"``.
 

@@ -45,7 +45,7 @@ from ._values import (
 )
 from .canonical import mismatched_features, to_canonical
 from .groups import PRESETS
-from .names import GROUPS, feature_name
+from .names import GROUPS, clean_header, feature_name
 from .vocabulary import PROFILES
 
 __all__ = ["FeatureSplitter", "MissingFeaturesWarning"]
@@ -513,7 +513,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
                     f"X is empty: {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
                     f"(shape={X.shape}) while a minimum of 1 is required."
                 )
-            X = X.set_axis([c.replace("\ufeff", "").strip() for c in X.columns], axis=1)
+            X = X.set_axis([clean_header(c) for c in X.columns], axis=1)
             if reset:
                 check_unique(list(X.columns))
                 validate_data(self, X, skip_check_array=True)

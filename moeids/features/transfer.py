@@ -24,7 +24,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .canonical import _resolve, mismatched_features, to_canonical
-from .names import input_name
+from .names import clean_header, input_name
 from .vocabulary import PROFILES
 
 __all__ = ["ExtractorDropout", "add_benign_flows", "unstable_features"]
@@ -95,7 +95,7 @@ def add_benign_flows(X, y, benign_flows, *, profile="auto", benign_label=0):
             "convert it with moeids.features.to_canonical first."
         )
     attrs = dict(X.attrs)
-    X = X.set_axis([str(c).replace("\ufeff", "").strip() for c in X.columns], axis=1)
+    X = X.set_axis([clean_header(c) for c in X.columns], axis=1)
     benign, report = to_canonical(benign_flows, profile)
     extra = [c for c in benign.columns if c not in X.columns]
     if extra:
