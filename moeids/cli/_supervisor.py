@@ -31,6 +31,9 @@ import time
 OPTIONS_ENV = "MOEIDS_SERVE_OPTIONS"
 _APP = "moeids.cli.serve:worker_app"
 _logger = logging.getLogger("uvicorn.error")
+# the exit status of a uvicorn server that cannot start (uvicorn.config.STARTUP_FAILURE in
+# uvicorn 0.55, uvicorn.main.STARTUP_FAILURE in 0.29 and 0.30): written here for every version
+STARTUP_FAILURE = 3
 
 
 def reuse_port_balances() -> bool:
@@ -81,8 +84,6 @@ def worker(fd: int) -> None:
 
 def supervise(options) -> int:
     """Run one worker per ``SO_REUSEPORT`` socket until a signal or a worker's end."""
-    from uvicorn.config import STARTUP_FAILURE
-
     config = _config(options)  # configures uvicorn's logging
     try:
         sockets = listening_sockets(config.host, config.port, options["workers"], config.backlog)
@@ -130,7 +131,6 @@ def supervise(options) -> int:
 
 def share_one_socket(options) -> int:
     """Run the workers on one shared socket under uvicorn's ``Multiprocess`` supervisor."""
-    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     # libuv (uvloop) otherwise accepts every pending connection in one go, so that a burst
@@ -142,7 +142,9 @@ def share_one_socket(options) -> int:
     supervisor = Multiprocess(config, sockets=[sock])
     supervisor.run()  # until SIGINT/SIGTERM, or a worker that cannot start
     sock.close()
-    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+    # uvicorn 0.30 wraps each process (``.process``) without an ``exitcode`` of its own
+    processes = [getattr(process, "process", process) for process in supervisor.processes]
+    if any(process.exitcode == STARTUP_FAILURE for process in processes):
         print(
             "moeids: error: a worker process could not start the service (its error is above)",
             file=sys.stderr,

@@ -173,7 +173,7 @@ def worker_app():
     loads the model and builds the app; a problem with the model ends the worker with
     uvicorn's startup-failure status after one line on stderr.
     """
-    from uvicorn.config import STARTUP_FAILURE
+    from ._supervisor import STARTUP_FAILURE
 
     args = argparse.Namespace(**json.loads(os.environ[_OPTIONS_ENV]))
     args.model = Path(args.model)
