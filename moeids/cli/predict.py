@@ -59,8 +59,10 @@ def score_files(model, paths, writer, *, chunk_size, keep=(), progress=None):
     rows, chunks, attacks : int
         Flows scored, chunks read, flows labelled as ``classes_[1]`` (binary models; else 0).
     """
+    from moeids._malloc import retain_batch_memory
     from moeids.scoring import score_flows, split_model
 
+    retain_batch_memory()
     classes = split_model(model)[1].classes_
     rows = chunks = attacks = 0
     for chunk in iter_chunks(paths, chunk_size):
