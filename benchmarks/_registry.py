@@ -85,7 +85,7 @@ BENCHMARKS = (
               options=frozenset({"max_train"}), args=("--max-train", "8000")),
     Benchmark("stream", "bench_stream.py", ("stream.md",), (3, 8), ("confluent_kafka",),
               extra="stream", options=frozenset({"quick", "max_train"})),
-    Benchmark("scale", "bench_scale.py", ("scale.md",), (10, 60), ("distributed", "pyarrow"),
+    Benchmark("scale", "bench_scale.py", ("scale.md", "scale_training.md"), (10, 60), ("distributed", "pyarrow"),
               extra="dask"),
     Benchmark("moe", "bench_moe.py", ("moe.md",), (30, 30), ("xgboost",),
               options=frozenset({"datasets"}), args=("--seeds", "0", "1")),
