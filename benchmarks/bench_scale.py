@@ -295,6 +295,7 @@ def scoring_report(args, n_flows, dask_rows, ooc, loads):
     ))  # fmt: skip
     rows[-1]["peak RSS per worker (MiB)"] += " (whole process)"
     table = pd.DataFrame(rows)
+    minutes = table["seconds"].sum() * 10_000_000 / n_flows / 60  # 1 and 2 workers, out of core
     table["flows per CPU s"] = [r / sum(c) for _, _, r, _, c in dask_rows] + [flows / cpu]
     size = "the 10-million-flow archive" if n_flows >= 10_000_000 else (
         f"a {n_flows:,}-flow archive (smaller than the 10 million flows of the issue's "
@@ -315,8 +316,9 @@ def scoring_report(args, n_flows, dask_rows, ooc, loads):
         + "\nTargets (issue #22): 2 workers >= 1.7x the flows/s of 1 worker; 10 million flows "
         "out of core with peak RSS < 2 GiB.\n\n"
         "The 10-million-flow run (the archive is kept under `--archive`, by default in the "
-        "temporary folder; `--parts scoring` leaves the training page as it is):\n\n"
-        f"    {FULL_COMMAND} --parts scoring\n"
+        "temporary folder; `--parts scoring` leaves the training page as it is; at this "
+        f"page's rates its three runs take about {minutes:.0f} minutes):\n\n"
+        f"    {FULL_COMMAND} --parts scoring --repeat 1\n"
     )
     C.write(args.out / "scale.md", text)
 

@@ -40,6 +40,9 @@ def _kept(chunk, keep):
 def score_files(model, paths, writer, *, chunk_size, keep=(), progress=None):
     """Score CSV/Parquet files chunk by chunk into ``writer``.
 
+    Keeps freed memory in this process's heap between batches
+    (:func:`moeids._malloc.retain_batch_memory`, process-wide).
+
     Parameters
     ----------
     model : fitted Pipeline or MoEClassifier
