@@ -14,10 +14,13 @@
   before the clock starts. Time includes reading, scoring and writing; peak memory per
   worker: each worker's ``VmHWM`` (reset before the run). ``--repeat`` runs of each,
   interleaved (1, 2, 1, 2, ...); the table shows the fastest run of each.
-- Out of core without Dask: a fresh process (1 torch thread) reads the archive one row
-  group at a time with pyarrow, scores it with :func:`moeids.scoring.score_flows` and
-  appends the decisions to one Parquet file; its peak RSS (``VmHWM``) is for the whole
-  process (Python, torch and the model included).
+- Out of core without Dask: a fresh process (1 torch thread) runs what ``moeids predict``
+  runs (:func:`moeids.cli.predict.score_files`): it reads the archive ``--row-group`` rows
+  at a time, scores them with :func:`moeids.scoring.score_flows` and appends the decisions
+  to one Parquet file; its peak RSS (``VmHWM``) is for the whole process (Python, torch and
+  the model included).
+- Both scoring paths keep freed memory in their heap between batches
+  (``moeids._malloc.retain_batch_memory``, as ``moeids predict`` and the Dask tasks do).
 - Training from files larger than memory: :func:`moeids.outofcore.fit_from_files` on the
   first 1, 2 and 4 x ``--train-files`` files of the archive (the archive carries each
   flow's ``label``), held-out file of ``--val-rows`` flows resampled with another seed, a
@@ -25,7 +28,9 @@
   ``STREAM``; each fit in a fresh process under ``RLIMIT_AS`` = ``--train-memory`` MiB,
   its peak RSS its ``VmHWM``.
 
-Writes ``scale.md``. ``python benchmarks/bench_scale.py --help``.
+``--parts`` picks what runs: ``scoring`` writes ``scale.md``, ``training`` writes
+``scale_training.md`` (default: both), so that a long run of one leaves the other's page
+as it was. ``python benchmarks/bench_scale.py --help``.
 """
 
 from __future__ import annotations
@@ -45,9 +50,9 @@ import pyarrow.parquet as pq
 
 import moeids
 from moeids.distributed import score_archive
-from moeids.scoring import score_flows
 
 FULL_COMMAND = "python benchmarks/bench_scale.py --flows 10000000 --files 20 --train-files 3"
+PARTS = ("scoring", "training")
 LABEL = "label"  # 0 benign, 1 attack: the archive's copy of each flow's label
 
 
@@ -113,19 +118,18 @@ def run_dask(model, archive, out, n_workers):
 
 
 def out_of_core(model_path, files, out, batch_rows, queue):
-    """Score ``files`` one row group at a time in this (fresh) process; put the results."""
+    """Score ``files`` ``batch_rows`` rows at a time in this (fresh) process, as
+    ``moeids predict`` does; put the results."""
     import torch
+
+    from moeids.cli._io import ChunkWriter
+    from moeids.cli.predict import score_files
 
     torch.set_num_threads(1)
     model = moeids.load(model_path)
-    start, cpu, rows, batches, writer = time.perf_counter(), time.process_time(), 0, 0, None
-    for path in files:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-            table = pa.Table.from_pandas(score_flows(model, batch.to_pandas()))
-            writer = writer or pq.ParquetWriter(out, table.schema)
-            writer.write_table(table)
-            rows, batches = rows + batch.num_rows, batches + 1
-    writer.close()
+    start, cpu = time.perf_counter(), time.process_time()
+    with ChunkWriter(out) as writer:
+        rows, batches, _ = score_files(model, files, writer, chunk_size=batch_rows)
     cpu = time.process_time() - cpu
     queue.put((time.perf_counter() - start, rows, batches, _vmhwm_mib(), cpu))
 
@@ -268,7 +272,16 @@ def training_table(args, training):
     return pd.DataFrame(rows)
 
 
-def report(args, n_flows, dask_rows, ooc, loads, training):
+def _header(loads, what):
+    return (
+        f"Produced by `{C.command()}` (do not edit by hand; rerun the command).\n\n"
+        f"Method: see the docstring of `benchmarks/bench_scale.py`. This page {what}. "
+        f"Load average (1 min) before / after the runs: {loads[0]:.1f} / {loads[1]:.1f} on "
+        f"{os.cpu_count()} CPUs, shared with other jobs when above 0. "
+    )
+
+
+def scoring_report(args, n_flows, dask_rows, ooc, loads):
     _, one, _, _, cpu_one = dask_rows[0]
     cpu_one = cpu_one[0]
     rows = [
@@ -277,40 +290,44 @@ def report(args, n_flows, dask_rows, ooc, loads, training):
     ]
     seconds, flows, groups, peak, cpu = ooc
     rows.append(_row(
-        f"out of core, no Dask, 1 process x 1 thread ({groups} row groups)",
+        f"out of core (moeids predict), no Dask, 1 process x 1 thread ({groups} chunks)",
         seconds, flows, one, [peak], [cpu], cpu_one,
     ))  # fmt: skip
     rows[-1]["peak RSS per worker (MiB)"] += " (whole process)"
     table = pd.DataFrame(rows)
+    minutes = table["seconds"].sum() * 10_000_000 / n_flows / 60  # 1 and 2 workers, out of core
+    table["flows per CPU s"] = [r / sum(c) for _, _, r, _, c in dask_rows] + [flows / cpu]
     size = "the 10-million-flow archive" if n_flows >= 10_000_000 else (
-        f"a {n_flows:,}-flow archive (smaller than the 10 million flows of the issue's target: "
-        "the shared 2-core machine was busy; the 10M command is below)"
+        f"a {n_flows:,}-flow archive (smaller than the 10 million flows of the issue's "
+        "target; the 10M command is below)"
     )  # fmt: skip
     text = (
         "# Scoring a flow archive at scale (Dask and out of core)\n\n"
-        f"Produced by `{C.command()}` (do not edit by hand; rerun the command).\n\n"
-        f"The full run of issue #22 (unattended; the archive is kept and reused): "
-        f"`{FULL_COMMAND}`: a 10-million-flow archive scored with 1 and 2 Dask workers and "
-        "out of core, and training on 1.5, 3 and 6 million flows (the largest set about "
-        "4.5x the training process's peak RSS). At the 1-worker rate measured below it "
-        "takes hours on this 2-core machine, most of it scoring.\n\n"
-        f"Method: see the docstring of `benchmarks/bench_scale.py`. This page scores {size}. "
-        f"Load average (1 min) before / after the runs: {loads[0]:.1f} / {loads[1]:.1f} on "
-        f"{os.cpu_count()} CPUs shared with other jobs, and the benchmark ran under `nice`: "
-        "its workers shared whatever CPU the other jobs left, so the wall-clock speed-up "
-        "understates what two free cores give. *CPU s per worker* is each worker's own CPU "
-        "time (`time.process_time`); *speed-up with a free core per worker* = the 1-worker "
-        "CPU time / the largest worker CPU time of the run: the wall speed-up the run would "
-        "have if each worker had a core to itself (an estimate; dask's scheduler, in the "
-        "calling process, is not counted).\nEnvironment: "
+        + _header(loads, f"scores {size}")
+        + "Under load the workers share whatever CPU the other jobs leave, so the "
+        "wall-clock speed-up understates what two free cores give. *CPU s per worker* is "
+        "each worker's own CPU time (`time.process_time`); *speed-up with a free core per "
+        "worker* = the 1-worker CPU time / the largest worker CPU time of the run: the wall "
+        "speed-up the run would have if each worker had a core to itself (an estimate; "
+        "dask's scheduler, in the calling process, is not counted). *flows per CPU s*: "
+        "flows / the CPU time of all the workers.\nEnvironment: "
         f"{C.environment()}.\n\n"
         + C.markdown_table(table, floats="{:,.2f}", index=False)
         + "\nTargets (issue #22): 2 workers >= 1.7x the flows/s of 1 worker; 10 million flows "
         "out of core with peak RSS < 2 GiB.\n\n"
         "The 10-million-flow run (the archive is kept under `--archive`, by default in the "
-        "temporary folder):\n\n"
-        f"    {FULL_COMMAND}\n"
-        "\n## Training from files larger than memory\n\n"
+        "temporary folder; `--parts scoring` leaves the training page as it is; at this "
+        f"page's rates its three runs take about {minutes:.0f} minutes):\n\n"
+        f"    {FULL_COMMAND} --parts scoring --repeat 1\n"
+    )
+    C.write(args.out / "scale.md", text)
+
+
+def training_report(args, loads, training):
+    text = (
+        "# Training from files larger than memory\n\n"
+        + _header(loads, "trains on files of a resampled archive")
+        + f"\nEnvironment: {C.environment()}.\n\n"
         "`moeids.outofcore.fit_from_files` fits FeatureSplitter + MoEClassifier "
         f"({TRAIN_PARAMS}; {STREAM}) on the first 1, 2 and 4 x `--train-files` files of the "
         "archive, with early stopping data from a held-out file of "
@@ -328,9 +345,47 @@ def report(args, n_flows, dask_rows, ooc, loads, training):
         "Peak RSS: the process's `VmHWM`.\n\n"
         + C.markdown_table(training_table(args, training), floats="{:,.2f}", index=False)
         + "\nTarget (issue #22): peak RSS does not grow with the number of files; the "
-        "largest file set at least 4x the memory the process is allowed.\n"
+        "largest file set at least 4x the memory the process is allowed. The full run "
+        "(training on 1.5, 3 and 6 million flows, the largest set about 4.5x the training "
+        "process's peak RSS; it takes hours on a 2-core machine):\n\n"
+        f"    {FULL_COMMAND} --parts training\n"
     )
-    C.write(args.out / "scale.md", text)
+    C.write(args.out / "scale_training.md", text)
+
+
+def run_training_part(args, data, files, archive):
+    """The three training runs: (files, flows, in-memory bytes, result) each."""
+    training = []
+    validation = build_validation(data, archive.with_name(archive.name + "-validation.parquet"),
+                                  args.val_rows)  # fmt: skip
+    for factor in (1, 2, 4):
+        n_files = factor * args.train_files
+        subset = files[:n_files]
+        flows = sum(pq.ParquetFile(f).metadata.num_rows for f in subset)
+        result = run_training(subset, validation, args.train_memory)
+        print(f"training on {n_files} files ({flows:,} flows): {result}", flush=True)
+        training.append((n_files, flows, in_memory_bytes(subset), result))
+    return training
+
+
+def run_scoring_part(args, model, files, archive):
+    """Dask with 1 and 2 workers (``--repeat`` interleaved runs, the fastest of each), then
+    out of core: (dask rows, out-of-core result)."""
+    model_path = archive.with_name(archive.name + "-model.safetensors")
+    moeids.save(model, model_path)
+    results = {}
+    for _ in range(args.repeat):  # interleaved, so that both see the same background load
+        for n in (1, 2):
+            seconds, rows, peaks, cpu = run_dask(model, archive, archive.with_name("scores"), n)
+            print(f"dask {n} workers: {rows / seconds:,.0f} flows/s, peaks {peaks}, cpu {cpu}",
+                  flush=True)  # fmt: skip
+            if n not in results or seconds < results[n][1]:
+                results[n] = (n, seconds, rows, peaks, cpu)
+    ooc = run_out_of_core(
+        model_path, files, archive.with_name("scores-ooc.parquet"), args.row_group
+    )
+    print(f"out of core: {ooc[1] / ooc[0]:,.0f} flows/s, peak {ooc[3]:.0f} MiB", flush=True)
+    return [results[1], results[2]], ooc
 
 
 def main(argv=None):
@@ -341,6 +396,10 @@ def main(argv=None):
     parser.add_argument(
         "--repeat", type=int, default=2, help="Dask runs per worker count; the fastest is shown"
     )
+    parser.add_argument(
+        "--parts", nargs="+", choices=PARTS, default=list(PARTS),
+        help="what to run: scoring (writes scale.md), training (scale_training.md); default both",
+    )  # fmt: skip
     parser.add_argument(
         "--archive", type=Path, default=None,
         help="archive folder (default: a temporary folder named after --flows, kept)",
@@ -358,41 +417,24 @@ def main(argv=None):
     parser.add_argument("--val-rows", type=int, default=4_000, help="rows of the held-out file")
     parser.add_argument("--out", type=Path, default=C.RESULTS, help="output folder")
     args = C.parse_args(parser, __file__, argv)
+    if "training" in args.parts and 4 * args.train_files > args.files:
+        parser.error(f"--train-files {args.train_files} x 4 > the {args.files} --files")
     import tempfile
 
     archive = args.archive or Path(tempfile.gettempdir()) / f"moeids-scale-{args.flows}"
     loads = [os.getloadavg()[0]]
     model, data = fit_model(args)
+    start = time.perf_counter()
     files = build_archive(data, archive, args.flows, args.files, args.row_group)
-    print(f"archive: {len(files)} files, {args.flows:,} flows in {archive}", flush=True)
-    model_path = archive.with_name(archive.name + "-model.safetensors")
-    moeids.save(model, model_path)
-    training = []
-    validation = build_validation(data, archive.with_name(archive.name + "-validation.parquet"),
-                                  args.val_rows)  # fmt: skip
-    for factor in (1, 2, 4):
-        n_files = factor * args.train_files
-        if n_files > len(files):
-            raise SystemExit(f"--train-files {args.train_files} x 4 > the {len(files)} files")
-        subset = files[:n_files]
-        flows = sum(pq.ParquetFile(f).metadata.num_rows for f in subset)
-        result = run_training(subset, validation, args.train_memory)
-        print(f"training on {n_files} files ({flows:,} flows): {result}", flush=True)
-        training.append((n_files, flows, in_memory_bytes(subset), result))
-    results = {}
-    for _ in range(args.repeat):  # interleaved, so that both see the same background load
-        for n in (1, 2):
-            seconds, rows, peaks, cpu = run_dask(model, archive, archive.with_name("scores"), n)
-            print(f"dask {n} workers: {rows / seconds:,.0f} flows/s, peaks {peaks}, cpu {cpu}")
-            if n not in results or seconds < results[n][1]:
-                results[n] = (n, seconds, rows, peaks, cpu)
-    results = [results[1], results[2]]
-    ooc = run_out_of_core(
-        model_path, files, archive.with_name("scores-ooc.parquet"), args.row_group
-    )
-    print(f"out of core: {ooc[1] / ooc[0]:,.0f} flows/s, peak {ooc[3]:.0f} MiB", flush=True)
-    loads.append(os.getloadavg()[0])
-    report(args, args.flows, results, ooc, loads, training)
+    print(f"archive: {len(files)} files, {args.flows:,} flows in {archive} "
+          f"({time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
+    if "training" in args.parts:
+        training = run_training_part(args, data, files, archive)
+        training_report(args, [loads[0], os.getloadavg()[0]], training)
+        loads = [os.getloadavg()[0]]
+    if "scoring" in args.parts:
+        dask_rows, ooc = run_scoring_part(args, model, files, archive)
+        scoring_report(args, args.flows, dask_rows, ooc, [loads[0], os.getloadavg()[0]])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 - :func:`predict_dask`: a ``dask.dataframe`` of raw flows -> a lazy ``dask.dataframe`` of
   per-flow decisions (the columns of :func:`moeids.scoring.score_flows`), in the input's
   row order. The model travels to each worker once; each scoring task sets torch's thread
-  count so that torch threads x concurrent tasks stay within the worker machine's cores.
+  count so that torch threads x concurrent tasks stay within the worker machine's cores,
+  and keeps freed memory in the worker's heap for the next batch
+  (:func:`moeids._malloc.retain_batch_memory`).
 - :func:`score_archive`: a file, a folder of Parquet/CSV files or a glob -> a Parquet file
   or folder of decisions (what ``moeids predict MODEL DATA --out OUT --dask SCHEDULER``
   calls).
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._malloc import retain_batch_memory
 from .scoring import decision_columns, score_flows, split_model
 
 __all__ = ["connect", "predict_dask", "read_flows", "score_archive"]
@@ -85,6 +88,7 @@ def _task_threads(threads):
 def _score_partition(part, model, threads, keep):
     import torch
 
+    retain_batch_memory()
     n_threads = _task_threads(threads)
     if torch.get_num_threads() != n_threads:
         torch.set_num_threads(n_threads)

@@ -40,6 +40,9 @@ def _kept(chunk, keep):
 def score_files(model, paths, writer, *, chunk_size, keep=(), progress=None):
     """Score CSV/Parquet files chunk by chunk into ``writer``.
 
+    Keeps freed memory in this process's heap between batches
+    (:func:`moeids._malloc.retain_batch_memory`, process-wide).
+
     Parameters
     ----------
     model : fitted Pipeline or MoEClassifier
@@ -59,8 +62,10 @@ def score_files(model, paths, writer, *, chunk_size, keep=(), progress=None):
     rows, chunks, attacks : int
         Flows scored, chunks read, flows labelled as ``classes_[1]`` (binary models; else 0).
     """
+    from moeids._malloc import retain_batch_memory
     from moeids.scoring import score_flows, split_model
 
+    retain_batch_memory()
     classes = split_model(model)[1].classes_
     rows = chunks = attacks = 0
     for chunk in iter_chunks(paths, chunk_size):
