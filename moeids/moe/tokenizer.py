@@ -204,8 +204,8 @@ class FeatureTokenizer(nn.Module):
         (torch.Size([2, 3, 4]), False)
         """
         # relu(y) + b is computed as max(y + b, b) (the same number), with the bias added
-        # inside the embedding's own product, and the [CLS] token gets a "missing" flag that
-        # is never set: the tokens are assembled in one concatenation and one selection.
+        # inside the embedding's own product; the tokens are assembled in one concatenation,
+        # then the missing ones (usually few) are overwritten with [MASK] + bias.
         batch, n_num = missing.shape[0], self.n_num
         bias = self.bias
         parts = [self.cls.expand(batch, 1, -1)]
@@ -225,6 +225,6 @@ class FeatureTokenizer(nn.Module):
         if self.cat_cardinalities:
             codes = torch.where(missing[:, n_num:], 0, x_cat) + self.cat_offsets
             parts.append(self.cat_embeddings(codes) + bias[n_num:])
-        flags = torch.cat([missing.new_zeros(batch, 1), missing], dim=1).unsqueeze(-1)
-        masks = torch.cat([self.cls.unsqueeze(0), self.mask + bias])
-        return torch.where(flags, masks, torch.cat(parts, dim=1))
+        tokens = torch.cat(parts, dim=1)
+        rows, features = missing.nonzero(as_tuple=True)
+        return tokens.index_put_((rows, features + 1), (self.mask + bias)[features])
