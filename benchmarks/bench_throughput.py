@@ -14,8 +14,10 @@ matmul measured in the same run.
   latency percentiles of single calls. Every measurement records the 1-minute load average
   when it ended: the machine may be shared, so compare rows of one run only.
 - GFLOP/s: FLOPs per flow counted by ``torch.utils.flop_counter.FlopCounterMode`` on one
-  4096-flow batch, times the model-only flows/s at batch 4096; reference: the best of 5
-  timed ``n x n`` float32 matmuls (2 n^3 FLOPs) with the same torch threads.
+  4096-flow batch (with formulas from ``_timing`` for the CPU flash attention and the fused
+  inference linear, which torch counts as 0), times the model-only flows/s at batch 4096;
+  reference: the best of 5 timed ``n x n`` float32 matmuls (2 n^3 FLOPs) with the same
+  torch threads.
 - Shape-matched ceiling: the matrix products of one batch-4096 forward pass (linear layers,
   attention), each shape timed alone with torch in the same run
   (``_timing.shape_matched_products``); their total FLOPs over their total time is the rate
