@@ -6,7 +6,8 @@ amount of work: 1 pretraining + 1 training epoch, no early stopping, no refit) o
 
 - end-to-end ``predict_proba`` at batch 4096 and at batch 1 (``cProfile``, the time of
   the splitter, the classifier's input checks and the network, by cumulative time);
-- the network's forward pass at batch 4096 (``torch.profiler``, self CPU time by operator);
+- the network's forward pass at batch 4096 (``torch.profiler``, self CPU time by operator
+  and input shapes);
 - one training epoch of stage 2 (``cProfile``: the loss forward, backward, optimiser step,
   weight average, per-step Python) and its operators (``torch.profiler``, 20 steps).
 
@@ -88,16 +89,17 @@ def cprofiled(fn):
 
 
 def torch_ops(fn, top=12):
-    """Self CPU time by torch operator of ``fn()``: the ``top`` largest, as a table."""
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    """Self CPU time by torch operator and input shapes of ``fn()``: the ``top`` largest."""
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         fn()
-    events = prof.key_averages()
+    events = prof.key_averages(group_by_input_shape=True)
     total = sum(e.self_cpu_time_total for e in events)
     rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
     return pd.DataFrame(
         [
             {
                 "operator": e.key,
+                "input shapes": str([tuple(s) for s in e.input_shapes if s]),
                 "calls": e.count,
                 "self CPU ms": e.self_cpu_time_total / 1e3,
                 "share": e.self_cpu_time_total / total,
@@ -175,7 +177,7 @@ def report(sections, ops_predict, ops_train, fit_s, args):
     )
     for title, table in sections.items():
         text += f"## {title}\n\n" + C.markdown_table(table, "{:.3f}") + "\n"
-    text += "## Network forward at batch 4096: torch operators by self CPU time\n\n"
+    text += "## Network forward at batch 4096: torch operators by self CPU time and shapes\n\n"
     text += C.markdown_table(ops_predict, "{:.3f}") + "\n"
     text += "## Training (20 stage-2 steps): torch operators by self CPU time\n\n"
     text += C.markdown_table(ops_train, "{:.3f}")

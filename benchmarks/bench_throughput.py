@@ -14,8 +14,14 @@ matmul measured in the same run.
   latency percentiles of single calls. Every measurement records the 1-minute load average
   when it ended: the machine may be shared, so compare rows of one run only.
 - GFLOP/s: FLOPs per flow counted by ``torch.utils.flop_counter.FlopCounterMode`` on one
-  4096-flow batch, times the model-only flows/s at batch 4096; reference: the best of 5
-  timed ``n x n`` float32 matmuls (2 n^3 FLOPs) with the same torch threads.
+  4096-flow batch (with formulas from ``_timing`` for the CPU flash attention and the fused
+  inference linear, which torch counts as 0), times the model-only flows/s at batch 4096;
+  reference: the best of 5 timed ``n x n`` float32 matmuls (2 n^3 FLOPs) with the same
+  torch threads.
+- Shape-matched ceiling: the matrix products of one batch-4096 forward pass (linear layers,
+  attention), each shape timed alone with torch in the same run
+  (``_timing.shape_matched_products``); their total FLOPs over their total time is the rate
+  this network's own shapes reach on this CPU, the bound for the model's achieved rate.
 - Memory: peak resident memory of the process during the fit and during the batch-4096
   end-to-end pass (Linux ``VmHWM``, reset per phase; see ``_common.PeakMemory``).
 
@@ -123,11 +129,26 @@ def run(args, splits):
     flops_per_flow = counter.get_total_flops() / min(4096, len(Xt))
     achieved = flops_per_flow * inference.loc[4096, "MoE model only flows/s"] / 1e9
     reference = T.matmul_gflops(n_matmul)
+    x4096 = torch.from_numpy(Xt.iloc[:4096].to_numpy(np.float32))
+    with torch.inference_mode():
+        products = T.shape_matched_products(lambda: clf.module_.eval()(x4096))
+    product_flops = (products["calls"] * products["GFLOP per call"]).sum()
+    product_seconds = (products["calls"] * products["GFLOP per call"]
+                       / products["isolated GFLOP/s"]).sum()  # fmt: skip
+    ceiling = product_flops / product_seconds
+    batch_seconds = min(4096, len(Xt)) / inference.loc[4096, "MoE model only flows/s"]
     compute = pd.DataFrame([
         {"quantity": "MoE FLOPs per flow (forward)", "value": flops_per_flow},
         {"quantity": "MoE achieved GFLOP/s (model only, batch 4096)", "value": achieved},
         {"quantity": f"float32 matmul GFLOP/s ({n_matmul}x{n_matmul})", "value": reference},
         {"quantity": "achieved / matmul", "value": achieved / reference},
+        {"quantity": "shape-matched ceiling GFLOP/s (the model's products alone, table below)",
+         "value": ceiling},
+        {"quantity": "  share of the forward FLOPs in those products",
+         "value": product_flops * 1e9 / (flops_per_flow * min(4096, len(Xt)))},
+        {"quantity": "  achieved / shape-matched ceiling", "value": achieved / ceiling},
+        {"quantity": "  products alone / model-only batch time (batch 4096)",
+         "value": product_seconds / batch_seconds},
         {"quantity": "load average after the matmul", "value": load_average()},
         {"quantity": f"default fit wall time (s, {len(split.X_train)} flows)",
          "value": fit_seconds},
@@ -146,10 +167,10 @@ def run(args, splits):
          "value": predict_memory.added},
         {"quantity": "torch threads", "value": float(torch.get_num_threads())},
     ]).set_index("quantity")  # fmt: skip
-    return training, inference, compute, len(split.X_train)
+    return training, inference, compute, products.set_index("product"), len(split.X_train)
 
 
-def report(training, inference, compute, n_train, cmd, args):
+def report(training, inference, compute, products, n_train, cmd, args):
     text = C.header(
         "Throughput, memory and compute efficiency (CIC-IDS2017, CPU)",
         cmd,
@@ -161,6 +182,15 @@ def report(training, inference, compute, n_train, cmd, args):
     text += "## Inference (`predict_proba`)\n\n" + C.markdown_table(inference, "{:,.2f}")
     text += "\n## Training\n\n" + C.markdown_table(training, "{:,.1f}")
     text += "\n## Compute and memory\n\n" + C.markdown_table(compute, "{:,.3f}")
+    text += (
+        "\n## Shape-matched ceiling: the model's products at batch 4096, each timed alone\n\n"
+        "Each matrix product of one batch-4096 forward pass (linear layers as a bare "
+        "`(rows, in) x (in, out)` float32 product, attention as "
+        "`scaled_dot_product_attention`), timed in isolation with torch in this run "
+        "(`_timing.shape_matched_products`). The ceiling above is their total FLOPs over "
+        "their total isolated time: what this network's shapes reach on this CPU even "
+        "without any other operator.\n\n"
+    ) + C.markdown_table(products, "{:,.3f}")
     return text
 
 
@@ -168,10 +198,10 @@ def main(args, store=None):
     del store  # this script fits its own models with a fixed amount of work
     start = time.perf_counter()
     splits = C.load_splits(args, ["cicids2017"])
-    training, inference, compute, n_train = run(args, splits)
+    training, inference, compute, products, n_train = run(args, splits)
     C.write(
         args.out / "throughput.md",
-        report(training, inference, compute, n_train, C.command(), args),
+        report(training, inference, compute, products, n_train, C.command(), args),
     )
     print(f"[throughput] done in {time.perf_counter() - start:.0f} s")
     return inference, training, compute

@@ -326,3 +326,45 @@ def test_piecewise_linear_tokens_equal_dense_encoding_times_bin_weights():
     x = torch.cat([torch.randn(100, 5) * 3, tok.bin_edges[:, :].T, torch.full((1, 5), 1e4)])
     dense = torch.einsum("bfk,fkd->bfd", _dense_piecewise_linear(tok, x), tok.num_weight)
     torch.testing.assert_close(tok._piecewise_linear(x), dense, rtol=1e-5, atol=1e-4)
+
+
+def test_fused_inference_kernels_give_the_autograd_path_results():
+    """Under no_grad the blocks use the fused oneDNN linear kernels (bias, ReLU and the
+    residual in one pass); with gradients on, the plain torch composition runs."""
+    from moeids.moe._kernels import fusable
+
+    torch.manual_seed(0)
+    encoder = FTTransformer(5, [4, 3], d_model=16, n_layers=2, n_heads=2, dropout=0.0).eval()
+    x_num, x_cat = torch.randn(64, 5), torch.randint(0, 3, (64, 2))
+    missing = torch.rand(64, 7) < 0.3
+    with_grad = encoder(x_num, x_cat, missing)
+    with torch.no_grad():
+        assert fusable(x_num) == torch.backends.mkldnn.is_available()
+        fused = encoder(x_num, x_cat, missing)
+        tokens = encoder.encode(x_num, x_cat, missing)
+    torch.testing.assert_close(fused, with_grad.detach(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        tokens, encoder.encode(x_num, x_cat, missing).detach(), rtol=0, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("embedding", ["linear", "periodic", "piecewise_linear"])
+def test_tokens_are_embedding_plus_bias_and_mask_plus_bias_for_missing(embedding):
+    tok = FeatureTokenizer(3, [4], d_token=8, numeric_embedding=embedding)
+    x_num, x_cat = torch.randn(16, 3), torch.randint(0, 4, (16, 1))
+    missing = torch.rand(16, 4) < 0.3
+    x_num = torch.where(missing[:, :3], NAN, x_num)
+    tokens = tok(x_num, x_cat, missing)
+    x = torch.where(missing[:, :3], 0.0, x_num)
+    if embedding == "linear":
+        numeric = x.unsqueeze(-1) * tok.num_weight
+    elif embedding == "piecewise_linear":
+        numeric = torch.relu(tok._piecewise_linear(x))
+    else:
+        angles = 2 * torch.pi * x.unsqueeze(-1) * tok.frequencies
+        periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+        numeric = torch.relu(torch.einsum("bfk,fkd->bfd", periodic, tok.num_weight))
+    values = torch.cat([numeric, tok.cat_embeddings(x_cat + tok.cat_offsets)], dim=1)
+    expected = torch.where(missing.unsqueeze(-1), tok.mask, values) + tok.bias
+    torch.testing.assert_close(tokens[:, 0], tok.cls.expand(16, -1), rtol=0, atol=0)
+    torch.testing.assert_close(tokens[:, 1:], expected, rtol=0, atol=1e-6)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._kernels import fusable, linear
 from .tokenizer import FeatureTokenizer
 
 
@@ -44,13 +45,26 @@ class TransformerBlock(nn.Module):
         """(batch, tokens, d_model) -> (batch, tokens or 1, d_model)."""
         batch, n_tokens, d_model = x.shape
         d_head = d_model // self.n_heads
-        qkv = self.qkv(self.attn_norm(x)).view(batch, n_tokens, 3, self.n_heads, d_head)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (batch, heads, tokens, d_head)
-        if cls_only:
-            q, x = q[:, :, :1], x[:, :1]
-        attended = F.scaled_dot_product_attention(q, k, v)
-        x = x + self.out(attended.transpose(1, 2).reshape(batch, q.shape[2], d_model))
-        return x + self.ffn(self.ffn_norm(x))
+        h = self.attn_norm(x)
+        if cls_only:  # keys and values of every token, the query of [CLS] alone
+            x, w, b = x[:, :1], self.qkv.weight, self.qkv.bias
+            q = linear(h[:, :1], w[:d_model], b[:d_model]).view(batch, 1, self.n_heads, d_head)
+            kv = linear(h, w[d_model:], b[d_model:]).view(batch, n_tokens, 2, self.n_heads, d_head)
+            q, (k, v) = q.transpose(1, 2), kv.permute(2, 0, 3, 1, 4)
+        else:
+            qkv = linear(h, self.qkv.weight, self.qkv.bias)
+            q, k, v = qkv.view(batch, n_tokens, 3, self.n_heads, d_head).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(q, k, v)  # (batch, heads, tokens, d_head)
+        attended = attended.transpose(1, 2).reshape(batch, q.shape[2], d_model)
+        x = linear(attended, self.out.weight, self.out.bias, residual=x)
+        h = self.ffn_norm(x)
+        first, dropout, last = self.ffn[0], self.ffn[2], self.ffn[3]
+        if fusable(h):  # ReGLU's halves as two products, the ReLU fused into the second
+            d_ffn = last.in_features
+            w, b = first.weight, first.bias
+            gated = linear(h, w[:d_ffn], b[:d_ffn]).mul_(linear(h, w[d_ffn:], b[d_ffn:], "relu"))
+            return linear(dropout(gated), last.weight, last.bias, residual=x)
+        return x + self.ffn(h)
 
 
 class FTTransformer(nn.Module):

@@ -138,9 +138,11 @@ class FeatureTokenizer(nn.Module):
             padded = np.concatenate([edges, np.repeat(edges[-1], n_bins + 1 - len(edges))])
             self.bin_edges[i] = torch.from_numpy(padded).to(self.bin_edges)
 
-    def _piecewise_linear(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, n_num) -> (batch, n_num, d_token): ``W_i ple_i(x_i)`` without the
-        (batch, n_num, n_bins) encoding.
+    def _piecewise_linear(
+        self, x: torch.Tensor, offset: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(batch, n_num) -> (batch, n_num, d_token): ``W_i ple_i(x_i)`` (plus ``offset[i]``,
+        shape (n_num, d_token), when given) without the (batch, n_num, n_bins) encoding.
 
         ``ple_i(x)`` is 1 for the bins left of ``x``, the fraction of ``x``'s own bin and 0
         for bins to its right (the first and last non-empty bins extend linearly past the
@@ -156,6 +158,8 @@ class FeatureTokenizer(nn.Module):
         weight = self.num_weight * filled.unsqueeze(-1)
         # before[i, k] = sum of the rows of W_i of the bins left of bin k
         before = torch.cumsum(weight, dim=1) - weight
+        if offset is not None:
+            before = before + offset.unsqueeze(1)
         # the bin of x: the number of bins whose right edge is <= x, at most the last one
         xt = x.t().contiguous()  # (n_num, batch)
         k = torch.searchsorted(right.contiguous(), xt, right=True).clamp_(max=last)
@@ -199,22 +203,28 @@ class FeatureTokenizer(nn.Module):
         >>> tokens.shape, bool(tokens.isnan().any())
         (torch.Size([2, 3, 4]), False)
         """
-        batch = missing.shape[0]
-        parts = []
-        if self.n_num:
-            x = torch.where(missing[:, : self.n_num], 0.0, x_num).unsqueeze(-1)
+        # relu(y) + b is computed as max(y + b, b) (the same number), with the bias added
+        # inside the embedding's own product; the tokens are assembled in one concatenation,
+        # then the missing ones (usually few) are overwritten with [MASK] + bias.
+        batch, n_num = missing.shape[0], self.n_num
+        bias = self.bias
+        parts = [self.cls.expand(batch, 1, -1)]
+        if n_num:
+            x = torch.where(missing[:, :n_num], 0.0, x_num)
+            num_bias = bias[:n_num]
             if self.numeric_embedding == "linear":
-                parts.append(x * self.num_weight)
+                parts.append(torch.addcmul(num_bias, x.unsqueeze(-1), self.num_weight))
             elif self.numeric_embedding == "piecewise_linear":
-                parts.append(torch.relu(self._piecewise_linear(x.squeeze(-1))))
+                parts.append(torch.maximum(self._piecewise_linear(x, num_bias), num_bias))
             else:
-                angles = (2 * math.pi) * x * self.frequencies  # (batch, n_num, k)
+                angles = (2 * math.pi) * x.unsqueeze(-1) * self.frequencies  # (batch, n_num, k)
                 periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
-                projected = torch.bmm(periodic.transpose(0, 1), self.num_weight)
-                parts.append(torch.relu(projected).transpose(0, 1))
+                offset = num_bias.unsqueeze(1)
+                projected = torch.baddbmm(offset, periodic.transpose(0, 1), self.num_weight)
+                parts.append(torch.maximum(projected, offset).transpose(0, 1))
         if self.cat_cardinalities:
-            codes = torch.where(missing[:, self.n_num :], 0, x_cat) + self.cat_offsets
-            parts.append(self.cat_embeddings(codes))
-        values = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
-        values = torch.where(missing.unsqueeze(-1), self.mask, values) + self.bias
-        return torch.cat([self.cls.expand(batch, 1, -1), values], dim=1)
+            codes = torch.where(missing[:, n_num:], 0, x_cat) + self.cat_offsets
+            parts.append(self.cat_embeddings(codes) + bias[n_num:])
+        tokens = torch.cat(parts, dim=1)
+        rows, features = missing.nonzero(as_tuple=True)
+        return tokens.index_put_((rows, features + 1), (self.mask + bias)[features])

@@ -1,0 +1,47 @@
+"""Fused linear layers for CPU inference.
+
+On the CPU, ``F.linear`` with a bias first copies the broadcast bias into its output and
+then accumulates the matrix product onto it: one extra pass over the output, which for
+the thin matrices of this network (``d_model`` = 32 inputs) costs as much as the product.
+Activations and residual additions after a linear layer are further passes. The oneDNN
+kernels ``mkldnn::_linear_pointwise`` add the bias, apply ReLU/GELU or add a residual in
+the same pass, with the same float32 results. They have no autograd formula, so they are
+used only when gradients are off (inference), on float32 CPU tensors outside autocast;
+everywhere else the plain ``torch.nn.functional`` composition runs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+_ACTIVATIONS = {"none": lambda y: y, "relu": F.relu, "gelu": F.gelu}
+
+
+def fusable(x: torch.Tensor) -> bool:
+    """Whether the fused oneDNN kernels apply to input ``x``."""
+    return (
+        not torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+        and torch.backends.mkldnn.is_available()
+    )
+
+
+def linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    activation: str = "none",
+    residual: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``activation(x @ weight.T + bias)``, plus ``residual`` when given (then
+    ``activation`` must be ``"none"``), in one pass over the output when possible."""
+    if fusable(x) and weight.dtype == torch.float32:
+        if residual is not None:
+            return torch.ops.mkldnn._linear_pointwise.binary(x, residual, weight, bias, "add")
+        algorithm = "none" if activation == "gelu" else ""
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, activation, [], algorithm)
+    y = _ACTIVATIONS[activation](F.linear(x, weight, bias))
+    return y if residual is None else residual + y
