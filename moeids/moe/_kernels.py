@@ -16,6 +16,11 @@ import torch
 import torch.nn.functional as F
 
 _ACTIVATIONS = {"none": lambda y: y, "relu": F.relu, "gelu": F.gelu}
+# a private oneDNN operator (the one torch.compile's CPU backend uses): absent from torch
+# builds without oneDNN, and not a public API, so its presence is checked, not assumed
+_HAS_FUSED_LINEAR = torch.backends.mkldnn.is_available() and hasattr(
+    torch.ops.mkldnn, "_linear_pointwise"
+)
 
 
 def fusable(x: torch.Tensor) -> bool:
@@ -25,7 +30,7 @@ def fusable(x: torch.Tensor) -> bool:
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and not torch.is_autocast_enabled("cpu")
-        and torch.backends.mkldnn.is_available()
+        and _HAS_FUSED_LINEAR
     )
 
 
