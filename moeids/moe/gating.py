@@ -21,8 +21,6 @@ from ..features.names import EXPERTS
 
 __all__ = ["Gate", "forced_expert_proba"]
 
-_BATCH_SIZE = 1024
-
 
 class Gate(nn.Module):
     """Softmax gate over ``n_experts`` embeddings of size ``d_model``.
@@ -126,6 +124,8 @@ def forced_expert_proba(classifier, X) -> np.ndarray:
         Experts in :data:`~moeids.features.names.EXPERTS` order; NaN for an expert that
         is off or has no input present in that row.
     """
+    from .training import predict_batch_size  # training imports the network, which imports this
+
     values = classifier.forward(X).values
     net = classifier.module_
     net.eval()
@@ -135,7 +135,7 @@ def forced_expert_proba(classifier, X) -> np.ndarray:
         return F.softmax(expert_logits, dim=-1), present
 
     proba, present = predict_batches(
-        run, [to_tensor(values)], batch_size=_BATCH_SIZE, device=classifier.device_
+        run, [to_tensor(values)], batch_size=predict_batch_size(net), device=classifier.device_
     )
     out = np.full((len(values), len(EXPERTS), proba.shape[2]), np.nan, dtype=np.float32)
     for k, name in enumerate(net.expert_names):

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._training import predict_batches, to_tensor
-from .training import PREDICT_BATCH_SIZE
+from .training import predict_batch_size
 
 __all__ = [
     "BENIGN_NAMES",
@@ -173,7 +173,10 @@ class NoveltyMixin:
         net = self.module_
         net.eval()
         (combined,) = predict_batches(
-            lambda x: (net.embed(x)[0],), [X], batch_size=PREDICT_BATCH_SIZE, device=self.device_
+            lambda x: (net.embed(x)[0],),
+            [X],
+            batch_size=predict_batch_size(net),
+            device=self.device_,
         )
         return torch.from_numpy(combined)
 
@@ -184,7 +187,7 @@ class NoveltyMixin:
         (raw,) = predict_batches(
             lambda x: (net.novelty(net.embed(x)[0], exclude_self),),
             [X],
-            batch_size=PREDICT_BATCH_SIZE,
+            batch_size=predict_batch_size(net),
             device=self.device_,
         )
         return raw
