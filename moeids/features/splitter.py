@@ -583,7 +583,9 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
                     f"X is empty: {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
                     f"(shape={X.shape}) while a minimum of 1 is required."
                 )
-            X = X.set_axis([clean_header(c) for c in X.columns], axis=1)
+            headers = [clean_header(c) for c in X.columns]
+            if headers != list(X.columns):
+                X = X.set_axis(headers, axis=1)
             if reset:
                 check_unique(list(X.columns))
                 validate_data(self, X, skip_check_array=True)
