@@ -446,10 +446,13 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         fitted = [c for g in GROUPS for c in self.feature_groups_[g]]
         variants = {}
         if self.handle_variant == "missing" and profile != self.profile_:
-            present = [c for c in fitted if c in columns]
-            variants = mismatched_features(self.profile_, profile, present)
+            present = set(columns)
+            variants = mismatched_features(
+                self.profile_, profile, [c for c in fitted if c in present]
+            )
             columns = {n: c for n, c in columns.items() if n not in variants}
-        absent = [c for c in fitted if c not in columns and c not in variants]
+        present = set(columns)  # one set: a frame's `in` costs more per name
+        absent = [c for c in fitted if c not in present and c not in variants]
         if len(absent) + len(variants) == len(fitted):
             raise ValueError(
                 f"X has none of the {len(fitted)} feature columns seen in fit "
@@ -572,7 +575,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         if configured or get_config()["transform_output"] != "default":
             return out  # sklearn's set_output wrapper takes it from here
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(out, columns=self.get_feature_names_out(), index=index, copy=False)
+        return pd.DataFrame(out, columns=self._names_out(), index=index, copy=False)
 
     def _read(self, X, *, reset):
         """Columns by canonical name, input names (None if positional), profile, renames."""
@@ -633,6 +636,12 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
             names = _check_feature_names_in(self, input_features)
             if not hasattr(self, "feature_names_in_"):
                 rename = {f"x{i}": name for i, name in enumerate(names)}
+        return self._names_out(rename)
+
+    def _names_out(self, rename=None):
+        """:meth:`get_feature_names_out` of a splitter known to be fitted; ``rename``: input
+        name -> the name to use."""
+        rename = rename or {}
         return np.asarray(
             [feature_name(g, rename.get(c, c)) for g in GROUPS for c in self.feature_groups_[g]],
             dtype=object,
