@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from .features.names import input_name, missing_names
 
-__all__ = ["decision_columns", "score_flows", "split_model"]
+__all__ = ["decision_arrays", "decision_columns", "score_flows", "split_model"]
 
 
 def split_model(model):
@@ -120,7 +120,43 @@ def score_flows(model, flows, top_k=None) -> pd.DataFrame:
     """
     preprocessing, classifier = split_model(model)
     features = preprocessing.transform(flows) if preprocessing is not None else flows
-    _, proba, gate, values = classifier.forward(features)
+    out = decision_arrays(classifier, classifier.forward(features), top_k)
+    index = flows.index if isinstance(flows, pd.DataFrame) else None
+    return pd.DataFrame(out, index=index)
+
+
+def decision_arrays(classifier, output, top_k=None) -> dict:
+    """The columns of :func:`score_flows` from the classifier's forward pass.
+
+    Parameters
+    ----------
+    classifier : MoEClassifier, fitted
+    output : MoEOutput
+        ``classifier.forward`` of the flows' features.
+    top_k : int or None, default=None
+        As in :func:`score_flows`.
+
+    Returns
+    -------
+    columns : dict of str -> ndarray or list
+        One entry of length n_flows per name of ``decision_columns``, in that order.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from moeids import FeatureSplitter, MoEClassifier
+    >>> from moeids.datasets import load_sample
+    >>> flows = load_sample()  # every tenth flow, a tiny network: a fast example
+    >>> X, y = flows.data.iloc[::10], flows.target.iloc[::10]
+    >>> tiny = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=0, refit_epochs=0)
+    >>> model = make_pipeline(FeatureSplitter(), MoEClassifier(random_state=0, **tiny)).fit(X, y)
+    >>> from moeids.scoring import decision_arrays
+    >>> columns = decision_arrays(model[-1], model[-1].forward(model[0].transform(X.iloc[:3])))
+    >>> list(columns), columns["missing_features"]  # doctest: +NORMALIZE_WHITESPACE
+    (['label', 'attack_probability', 'gate_tabular', 'gate_temporal', 'missing_features'],
+     [[], [], []])
+    """
+    _, proba, gate, values = output
     missing = missing_names(values, [input_name(n) for n in classifier._feature_names()])
     classes = classifier.classes_
     out = {"label": classes[proba.argmax(1)]}
@@ -135,5 +171,4 @@ def score_flows(model, flows, top_k=None) -> pd.DataFrame:
         from .moe.attribution import flow_top_features  # torch: only when asked
 
         out["top_features"] = flow_top_features(classifier, values, proba, proba.argmax(1), top_k)
-    index = flows.index if isinstance(flows, pd.DataFrame) else None
-    return pd.DataFrame(out, index=index)
+    return out

@@ -1,5 +1,7 @@
 """Unit tests of the pure-torch building blocks in moeids.moe."""
 
+import pickle
+
 import pytest
 import torch
 
@@ -368,3 +370,25 @@ def test_tokens_are_embedding_plus_bias_and_mask_plus_bias_for_missing(embedding
     expected = torch.where(missing.unsqueeze(-1), tok.mask, values) + tok.bias
     torch.testing.assert_close(tokens[:, 0], tok.cls.expand(16, -1), rtol=0, atol=0)
     torch.testing.assert_close(tokens[:, 1:], expected, rtol=0, atol=1e-6)
+
+
+def test_piecewise_linear_inference_follows_in_place_updates_of_weights_and_edges():
+    tok = FeatureTokenizer(3, [], 4, numeric_embedding="piecewise_linear", n_bins=4)
+    x = torch.tensor([[0.3, -1.0, 2.5], [1.7, 0.0, -0.2]])
+
+    def fresh():  # computed from scratch, gradient recorded: nothing remembered
+        with torch.enable_grad():
+            return tok._piecewise_linear(x).detach()
+
+    with torch.no_grad():
+        first = tok._piecewise_linear(x)
+        torch.testing.assert_close(tok._piecewise_linear(x), first, rtol=0, atol=0)
+        tok.num_weight.mul_(2.0)  # an optimiser step or load_state_dict: in place
+        torch.testing.assert_close(tok._piecewise_linear(x), fresh(), rtol=0, atol=0)
+        assert not torch.equal(tok._piecewise_linear(x), first)
+        tok.set_bin_edges(torch.randn(50, 3))
+        torch.testing.assert_close(tok._piecewise_linear(x), fresh(), rtol=0, atol=0)
+    restored = pickle.loads(pickle.dumps(tok))
+    assert not hasattr(restored, "_inference_bins")  # derived tensors are not stored
+    with torch.no_grad():
+        torch.testing.assert_close(restored._piecewise_linear(x), fresh(), rtol=0, atol=0)

@@ -346,6 +346,44 @@ def test_a_flow_the_model_refuses_gets_422_and_spares_its_batch(model, sample):
     assert "categorical__Protocol" in response.json()["error"]["message"]
 
 
+@pytest.mark.filterwarnings("ignore::moeids.features.splitter.MissingFeaturesWarning")
+@pytest.mark.parametrize("profile", [None, "netflow-v5", "nfstream"])
+def test_a_micro_batch_gets_the_decisions_of_score_flows_on_its_dataframe(model, sample, profile):
+    from moeids.features.vocabulary import PROFILES
+    from moeids.scoring import score_flows
+
+    X = sample[3].iloc[:6]
+    if profile is not None:  # netflow-v5: features it computes differently; nfstream: units
+        names = {canonical: name for name, canonical in PROFILES[profile].names.items()}
+        X = X[[c for c in X.columns if c in names]].rename(columns=names)
+    flows = records(X)
+    if profile is None:
+        flows[0]["Protocol"] = "tcp"  # a text category
+        flows[1]["Flow Duration"] = None  # a missing value
+        del flows[2]["Dst Port"]  # an absent field
+    spec = FeatureSpec.from_model(model)
+    payload = parse_flows(json.dumps(flows).encode(), spec, max_flows=10)
+    assert payload.profile == profile
+    scorer = Scorer(model, spec)
+    got = scorer._records(payload.numeric, payload.categorical, payload.profile)
+    frame = spec.frame(payload.numeric, payload.categorical, payload.profile)
+    assert got == score_flows(model, frame).to_dict("records")
+    # the matrices went to the splitter directly, except where the names convert units
+    assert (scorer.plans[profile] is None) == (profile == "nfstream")
+
+
+def test_a_value_beyond_float32_is_refused_naming_its_field_and_spares_its_batch(model, sample):
+    good, huge = records(sample[3].iloc[:2])
+    huge["Flow Duration"] = 1e39
+    spec = FeatureSpec.from_model(model)
+    payloads = [parse_flows(json.dumps(f).encode(), spec, max_flows=1) for f in (good, huge)]
+    scored_good, refused = Scorer(model, spec)(payloads)
+    expected = model.predict_proba(sample[3].iloc[:1])[0, 1]
+    assert scored_good[0]["attack_probability"] == pytest.approx(expected, abs=1e-6)
+    assert isinstance(refused, ValueError)
+    assert "'Flow Duration'" in str(refused) and "float32" in str(refused)
+
+
 def test_create_app_refuses_inconsistent_limits(model):
     with pytest.raises(ValueError, match="max_queue"):
         create_app(model, max_flows=100, max_queue=10)

@@ -165,9 +165,17 @@ def numeric_block(columns, names):
     """float64 matrix (n_rows, len(names)) of ``names``, read at once; None unless
     ``columns`` is a :class:`FrameColumns` that has every name with a plain NumPy numeric
     dtype (then the column-by-column path gives the same values)."""
-    if not isinstance(columns, FrameColumns) or not all(n in columns for n in names):
+    if not isinstance(columns, FrameColumns):
         return None
-    block = columns.frame[names]
+    frame = columns.frame  # its column names are unique (the splitter checks)
+    at = frame.columns.get_indexer(names)
+    if (at < 0).any():
+        return None
+    if {dtype.kind if isinstance(dtype, np.dtype) else "" for dtype in frame.dtypes} <= set("biuf"):
+        # the whole frame in one conversion, then the columns (a copy): a few times faster
+        # than the sub-frame below, most of all for few rows
+        return frame.to_numpy(dtype=np.float64)[:, at]
+    block = frame[names]
     kinds = {dtype.kind if isinstance(dtype, np.dtype) else "" for dtype in block.dtypes}
     if not kinds <= set("biuf"):
         return None

@@ -6,6 +6,7 @@ The tables live in :mod:`moeids.features.vocabulary`; this module only reads the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -117,12 +118,20 @@ def detect_profile(columns) -> str | None:
     """
     present = {clean_header(c) for c in columns}
     best, best_share = None, MIN_SHARE
-    for name, profile in PROFILES.items():
-        features = [k for k, v in profile.names.items() if v not in CANONICAL_IDENTIFIERS]
+    for name, features in _profile_features().items():
         share = sum(k in present for k in features) / len(features)
         if share > best_share or (share == best_share and best is None):
             best, best_share = name, share
     return best
+
+
+@cache
+def _profile_features() -> dict:
+    """Profile name -> the names it gives features (identifiers left out)."""
+    return {
+        name: [k for k, v in profile.names.items() if v not in CANONICAL_IDENTIFIERS]
+        for name, profile in PROFILES.items()
+    }
 
 
 def _resolve(frame, profile):
@@ -172,8 +181,8 @@ def to_canonical(frame, profile="auto"):
         return frame.set_axis(stripped, axis=1), CanonicalReport(profile=None)
     spec = PROFILES[name]
     new = [spec.names.get(c, c) for c in stripped]
-    duplicated = sorted({c for c in new if new.count(c) > 1})
-    if duplicated:
+    if len(set(new)) < len(new):
+        duplicated = sorted({c for c in new if new.count(c) > 1})
         raise ValueError(f"Columns {duplicated} occur twice after renaming with profile {name!r}.")
     out = frame.set_axis(new, axis=1)
     converted, replaced = {}, {}

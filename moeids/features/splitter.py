@@ -33,6 +33,7 @@ from ._fitting import (
     vocabulary,
 )
 from ._values import (
+    _FLOAT32_MAX,
     FrameColumns,
     category_codes,
     category_values,
@@ -445,10 +446,13 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         fitted = [c for g in GROUPS for c in self.feature_groups_[g]]
         variants = {}
         if self.handle_variant == "missing" and profile != self.profile_:
-            present = [c for c in fitted if c in columns]
-            variants = mismatched_features(self.profile_, profile, present)
+            present = set(columns)
+            variants = mismatched_features(
+                self.profile_, profile, [c for c in fitted if c in present]
+            )
             columns = {n: c for n, c in columns.items() if n not in variants}
-        absent = [c for c in fitted if c not in columns and c not in variants]
+        present = set(columns)  # one set: a frame's `in` costs more per name
+        absent = [c for c in fitted if c not in present and c not in variants]
         if len(absent) + len(variants) == len(fitted):
             raise ValueError(
                 f"X has none of the {len(fitted)} feature columns seen in fit "
@@ -458,6 +462,75 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         n_rows = len(next(iter(columns.values()))) if columns else len(X)
         raw = self._numeric_matrix(columns, n_rows)
         return self._output(self._assemble(raw, columns, n_rows), X)
+
+    def _matrix_plan(self, probe):
+        """Whether :meth:`_transform_matrices` can read flows with the columns of ``probe``.
+
+        Parameters
+        ----------
+        probe : DataFrame of shape (0, n_fitted)
+            No rows; the fitted columns in output order (tabular, temporal, categorical),
+            named as the flows name them (canonical or an extractor's names, with that
+            profile in ``attrs`` as :func:`moeids.features.to_canonical` reads it).
+
+        Returns
+        -------
+        variants : ndarray of bool of shape (n_fitted,) or None
+            The columns that :meth:`transform` treats as missing for such flows (computed
+            differently by their extractor); None when such flows need :meth:`transform`
+            (the splitter was fitted on positions, or their names convert units or values,
+            or do not rename to the fitted columns in order).
+        """
+        check_is_fitted(self)
+        if not hasattr(self, "feature_names_in_"):
+            return None
+        frame, report = to_canonical(probe, self.profile)
+        fitted = [c for g in GROUPS for c in self.feature_groups_[g]]
+        if report.converted or report.replaced or list(frame.columns) != fitted:
+            return None
+        variants = {}
+        if self.handle_variant == "missing" and report.profile != self.profile_:
+            variants = mismatched_features(self.profile_, report.profile, fitted)
+        if len(variants) == len(fitted):
+            return None  # transform raises
+        return np.isin(fitted, list(variants))
+
+    def _transform_matrices(self, numeric, categorical, variants):
+        """:meth:`transform` of flows given as matrices of the fitted columns, without
+        building a DataFrame: the output array, or None when ``transform`` of the
+        DataFrame must be used (it then names the problem).
+
+        Parameters
+        ----------
+        numeric : ndarray of float64 of shape (n_rows, n_tabular + n_temporal)
+            The tabular then temporal fitted columns; NaN marks a missing cell.
+        categorical : ndarray of object of shape (n_rows, n_categorical)
+            Numbers, strings or None (missing).
+        variants : ndarray of bool of shape (n_fitted,)
+            From :meth:`_matrix_plan`.
+
+        Returns
+        -------
+        Xt : ndarray of float32 of shape (n_rows, n_features_out) or None
+            Equal to ``transform`` of the DataFrame with these columns, in which a
+            categorical column without text is float64 and one with text is object.
+        """
+        n_num = numeric.shape[1]
+        raw = np.array(numeric, dtype=np.float64)  # a copy: NaN is written into it
+        raw[:, variants[:n_num]] = np.nan
+        if self.scaling != "log-standard":
+            if (np.isfinite(raw) & (np.abs(raw) > _FLOAT32_MAX)).any():
+                return None
+        raw[np.isinf(raw)] = np.nan
+        if self.scaling == "log-standard":
+            raw = signed_log1p(raw)
+        columns = {}
+        for j, name in enumerate(self.feature_groups_["categorical"]):
+            if not variants[n_num + j]:
+                column = categorical[:, j]
+                text = any(type(v) is str for v in column)
+                columns[name] = pd.Series(column if text else column.astype(np.float64))
+        return self._assemble(raw, columns, len(raw))
 
     def _numeric_matrix(self, columns, n_rows):
         """(n_rows, n_numeric) float64 matrix after the log step, NaN where missing."""
@@ -502,7 +575,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         if configured or get_config()["transform_output"] != "default":
             return out  # sklearn's set_output wrapper takes it from here
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(out, columns=self.get_feature_names_out(), index=index, copy=False)
+        return pd.DataFrame(out, columns=self._names_out(), index=index, copy=False)
 
     def _read(self, X, *, reset):
         """Columns by canonical name, input names (None if positional), profile, renames."""
@@ -513,7 +586,9 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
                     f"X is empty: {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
                     f"(shape={X.shape}) while a minimum of 1 is required."
                 )
-            X = X.set_axis([clean_header(c) for c in X.columns], axis=1)
+            headers = [clean_header(c) for c in X.columns]
+            if headers != list(X.columns):
+                X = X.set_axis(headers, axis=1)
             if reset:
                 check_unique(list(X.columns))
                 validate_data(self, X, skip_check_array=True)
@@ -561,6 +636,12 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
             names = _check_feature_names_in(self, input_features)
             if not hasattr(self, "feature_names_in_"):
                 rename = {f"x{i}": name for i, name in enumerate(names)}
+        return self._names_out(rename)
+
+    def _names_out(self, rename=None):
+        """:meth:`get_feature_names_out` of a splitter known to be fitted; ``rename``: input
+        name -> the name to use."""
+        rename = rename or {}
         return np.asarray(
             [feature_name(g, rename.get(c, c)) for g in GROUPS for c in self.feature_groups_[g]],
             dtype=object,

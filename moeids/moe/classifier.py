@@ -459,7 +459,11 @@ class MoEClassifier(
     def _forward(self, X, with_novelty: bool) -> tuple[MoEOutput, np.ndarray | None]:
         """:meth:`forward`, plus the raw novelty (n_samples,) from the same pass when
         ``with_novelty``, else None."""
-        X = self._validated(X)
+        return self._forward_validated(self._validated(X), with_novelty)
+
+    def _forward_validated(self, X, with_novelty: bool) -> tuple[MoEOutput, np.ndarray | None]:
+        """:meth:`_forward` of ``X`` as :meth:`_validated` returns it (the service checks
+        its own input once per model and calls this directly)."""
         net = self.module_
         if net.training:
             net.eval()

@@ -239,7 +239,8 @@ def as_float32_rows(estimator, X) -> np.ndarray:
     if isinstance(X, pd.DataFrame) and len(X) and hasattr(estimator, "feature_names_in_"):
         kinds = {dtype.kind if isinstance(dtype, np.dtype) else "" for dtype in X.dtypes}
         if kinds <= set("biuf"):
-            validate_data(estimator, X, reset=False, skip_check_array=True)
+            if list(X.columns) != list(estimator.feature_names_in_):  # else nothing to check
+                validate_data(estimator, X, reset=False, skip_check_array=True)
             values = np.ascontiguousarray(X.to_numpy(dtype=np.float32))
             if not np.isinf(values).any():
                 return values

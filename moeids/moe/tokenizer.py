@@ -138,6 +138,35 @@ class FeatureTokenizer(nn.Module):
             padded = np.concatenate([edges, np.repeat(edges[-1], n_bins + 1 - len(edges))])
             self.bin_edges[i] = torch.from_numpy(padded).to(self.bin_edges)
 
+    def _bins(self) -> tuple:
+        """What :meth:`_piecewise_linear` derives from the bin edges and ``num_weight``
+        alone; remembered while no gradient is recorded (inference) and neither changed
+        (an in-place update bumps a tensor's ``_version``), which saves most of the cost of
+        a small batch. Autocast leaves these elementwise ops and ``cumsum`` in float32, so
+        the remembered tensors are those a call would compute."""
+        inference = not torch.is_grad_enabled()
+        tensors = (self.bin_edges, self.num_weight)
+        key = tuple((t.device, t.data_ptr(), t._version, t.dtype) for t in tensors)
+        cached = getattr(self, "_inference_bins", None)
+        if inference and cached is not None and cached[0] == key:
+            return cached[1]
+        left, right = self.bin_edges[:, :-1], self.bin_edges[:, 1:]
+        width = right - left
+        filled = width > 0  # (n_num, n_bins); the filled bins come first
+        last = (filled.sum(1, keepdim=True) - 1).clamp(min=0)  # (n_num, 1)
+        weight = self.num_weight * filled.unsqueeze(-1)
+        # before[i, k] = sum of the rows of W_i of the bins left of bin k
+        before = torch.cumsum(weight, dim=1) - weight
+        bins = (left, right.contiguous(), width, filled, last, weight, before)
+        if inference:
+            self._inference_bins = (key, bins)
+        return bins
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_inference_bins", None)  # derived: the next call rebuilds it
+        return state
+
     def _piecewise_linear(
         self, x: torch.Tensor, offset: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -150,19 +179,13 @@ class FeatureTokenizer(nn.Module):
         rows of ``W_i`` of the bins left of ``x`` plus the fraction times the row of its
         own bin: one gather from the running sums of ``W_i`` per value.
         """
-        left, right = self.bin_edges[:, :-1], self.bin_edges[:, 1:]
-        width = right - left
-        filled = width > 0  # (n_num, n_bins); the filled bins come first
+        left, right, width, filled, last, weight, before = self._bins()
         n_bins = width.shape[1]
-        last = (filled.sum(1, keepdim=True) - 1).clamp(min=0)  # (n_num, 1)
-        weight = self.num_weight * filled.unsqueeze(-1)
-        # before[i, k] = sum of the rows of W_i of the bins left of bin k
-        before = torch.cumsum(weight, dim=1) - weight
         if offset is not None:
             before = before + offset.unsqueeze(1)
         # the bin of x: the number of bins whose right edge is <= x, at most the last one
         xt = x.t().contiguous()  # (n_num, batch)
-        k = torch.searchsorted(right.contiguous(), xt, right=True).clamp_(max=last)
+        k = torch.searchsorted(right, xt, right=True).clamp_(max=last)
         position = (xt - left.gather(1, k)) / torch.where(filled, width, 1.0).gather(1, k)
         low = torch.where(k == 0, -torch.inf, 0.0)
         high = torch.where(k == last, torch.inf, 1.0)
