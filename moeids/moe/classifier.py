@@ -98,16 +98,16 @@ class MoEClassifier(
         Attention heads (must divide ``d_model``).
     dropout : float, default=0.1
         Dropout in the experts, the gate and the head.
-    epochs : int, default=50
+    epochs : int, default=30
         Maximum epochs of stage 2 (both learning-rate steps together), not counting
         ``refit_epochs``.
     pretrain_epochs : int, default=3
         Maximum epochs of stage 1 (masked feature modelling); 0 skips it.
     mask_ratio : float, default=0.3
         Fraction of the present tabular features masked per sample in stage 1.
-    batch_size : int, default=256
+    batch_size : int, default=512
         Training mini-batch size.
-    learning_rate : float, default=2e-3
+    learning_rate : float, default=3e-3
         AdamW learning rate (both stages).
     weight_decay : float, default=1e-4
         AdamW weight decay.
@@ -121,7 +121,7 @@ class MoEClassifier(
         weights at a tenth of ``learning_rate`` (while epochs remain) and stops the same
         way. None trains all epochs at ``learning_rate`` and keeps the last epoch's
         weights (of the average, with ``ema_decay``).
-    ema_decay : float, default=0.995
+    ema_decay : float, default=0.99
         When positive, stage 2 keeps an exponential moving average of the weights
         (this decay per mini-batch step, so about ``1 / (1 - ema_decay)`` steps are
         averaged; bias-corrected, so a fit of fewer steps averages the steps it has);
@@ -289,15 +289,15 @@ class MoEClassifier(
         n_layers=2,
         n_heads=2,
         dropout=0.1,
-        epochs=50,
+        epochs=30,
         pretrain_epochs=3,
         mask_ratio=0.3,
-        batch_size=256,
-        learning_rate=2e-3,
+        batch_size=512,
+        learning_rate=3e-3,
         weight_decay=1e-4,
         validation_fraction=0.1,
         n_iter_no_change=5,
-        ema_decay=0.995,
+        ema_decay=0.99,
         refit_epochs=5,
         class_weight=None,
         feature_dropout=0.4,
