@@ -332,16 +332,19 @@ def test_piecewise_linear_tokens_equal_dense_encoding_times_bin_weights():
 
 def test_fused_inference_kernels_give_the_autograd_path_results():
     """Under no_grad the blocks use the fused oneDNN linear kernels (bias, ReLU and the
-    residual in one pass); with gradients on, the plain torch composition runs."""
-    from moeids.moe._kernels import fusable
+    residual in one pass) for inputs of MIN_FUSED_ROWS rows (flows x tokens) or more; with
+    gradients on, or for fewer rows, the plain torch composition runs."""
+    from moeids.moe._kernels import MIN_FUSED_ROWS, fusable
 
     torch.manual_seed(0)
     encoder = FTTransformer(5, [4, 3], d_model=16, n_layers=2, n_heads=2, dropout=0.0).eval()
-    x_num, x_cat = torch.randn(64, 5), torch.randint(0, 3, (64, 2))
-    missing = torch.rand(64, 7) < 0.3
+    n = MIN_FUSED_ROWS // 8 + 1  # 8 tokens: [CLS] and 7 features
+    x_num, x_cat = torch.randn(n, 5), torch.randint(0, 3, (n, 2))
+    missing = torch.rand(n, 7) < 0.3
     with_grad = encoder(x_num, x_cat, missing)
     with torch.no_grad():
-        assert fusable(x_num) == torch.backends.mkldnn.is_available()
+        assert fusable(torch.zeros(n, 8, 16)) == torch.backends.mkldnn.is_available()
+        assert not fusable(torch.zeros(n // 2, 8, 16))
         fused = encoder(x_num, x_cat, missing)
         tokens = encoder.encode(x_num, x_cat, missing)
     torch.testing.assert_close(fused, with_grad.detach(), rtol=0, atol=1e-6)

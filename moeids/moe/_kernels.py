@@ -21,12 +21,18 @@ _ACTIVATIONS = {"none": lambda y: y, "relu": F.relu, "gelu": F.gelu}
 _HAS_FUSED_LINEAR = torch.backends.mkldnn.is_available() and hasattr(
     torch.ops.mkldnn, "_linear_pointwise"
 )
+# oneDNN sets up each call's kernel before it runs; for small inputs that costs more than the
+# pass it saves (predict_proba of one flow of the default network was slower fused, of 256
+# flows faster; the rows are flows x tokens in the transformer blocks)
+MIN_FUSED_ROWS = 4096
 
 
 def fusable(x: torch.Tensor) -> bool:
-    """Whether the fused oneDNN kernels apply to input ``x``."""
+    """Whether the fused oneDNN kernels apply to input ``x`` (rows = all but its last
+    dimension)."""
     return (
         not torch.is_grad_enabled()
+        and x.numel() >= MIN_FUSED_ROWS * x.shape[-1]
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and not torch.is_autocast_enabled("cpu")
