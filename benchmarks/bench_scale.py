@@ -25,8 +25,9 @@
   first 1, 2 and 4 x ``--train-files`` files of the archive (the archive carries each
   flow's ``label``), held-out file of ``--val-rows`` flows resampled with another seed, a
   small MoEClassifier (``TRAIN_PARAMS``: one epoch of each stage), stream settings
-  ``STREAM``; each fit in a fresh process under ``RLIMIT_AS`` = ``--train-memory`` MiB,
-  its peak RSS its ``VmHWM``.
+  ``STREAM``; each fit in a fresh process under ``RLIMIT_AS`` = ``--train-memory`` MiB
+  and, with ``--train-cgroup MIB``, in a memory cgroup of that limit (resident memory and
+  page cache; Linux, root, cgroup v1 or v2), its peak RSS its ``VmHWM``.
 
 ``--parts`` picks what runs: ``scoring`` writes ``scale.md``, ``training`` writes
 ``scale_training.md`` (default: both), so that a long run of one leaves the other's page
@@ -165,11 +166,30 @@ TRAIN_PARAMS = {
 STREAM = {"chunk_rows": 8_192, "buffer_rows": 32_768, "sample_rows": 20_000}
 
 
-def train_streaming(files, validation, limit_mib, queue):
+def memory_cgroup(limit_mib):
+    """A new memory cgroup limited to ``limit_mib`` MiB: the path of its ``cgroup.procs``
+    (a process joins by writing its pid there). cgroup v2 (``memory.max``) where the
+    unified hierarchy has the memory controller, else v1 (``memory.limit_in_bytes``);
+    needs root. Raises OSError where the cgroup cannot be made."""
+    name = f"moeids-bench-scale-{os.getpid()}"
+    unified = Path("/sys/fs/cgroup/cgroup.controllers")
+    if unified.exists() and "memory" in unified.read_text().split():
+        group, limit_file = Path("/sys/fs/cgroup") / name, "memory.max"
+    else:
+        group, limit_file = Path("/sys/fs/cgroup/memory") / name, "memory.limit_in_bytes"
+    group.mkdir(exist_ok=True)
+    (group / limit_file).write_text(str(limit_mib * 2**20))
+    return group / "cgroup.procs"
+
+
+def train_streaming(files, validation, limit_mib, cgroup_procs, queue):
     """Fit FeatureSplitter + a small MoEClassifier with :func:`moeids.outofcore.fit_from_files`
-    in this (fresh) process under an address-space limit; put the results."""
+    in this (fresh) process under an address-space limit (and in the memory cgroup whose
+    ``cgroup.procs`` is given, if any); put the results."""
     import resource
 
+    if cgroup_procs is not None:
+        Path(cgroup_procs).write_text(str(os.getpid()))
     import torch
 
     from moeids.outofcore import fit_from_files
@@ -190,10 +210,13 @@ def train_streaming(files, validation, limit_mib, queue):
     queue.put((seconds, cpu, _vmhwm_mib(), epochs, val_f1))
 
 
-def run_training(files, validation, limit_mib):
+def run_training(files, validation, limit_mib, cgroup_mib=None):
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=train_streaming, args=(files, validation, limit_mib, queue))
+    procs = memory_cgroup(cgroup_mib) if cgroup_mib else None
+    process = context.Process(
+        target=train_streaming, args=(files, validation, limit_mib, procs, queue)
+    )
     saved = os.environ.get("MALLOC_ARENA_MAX")
     os.environ["MALLOC_ARENA_MAX"] = "2"  # glibc reserves 64 MiB of address space per arena
     try:
@@ -203,7 +226,12 @@ def run_training(files, validation, limit_mib):
             del os.environ["MALLOC_ARENA_MAX"]
         else:
             os.environ["MALLOC_ARENA_MAX"] = saved
-    return _result(process, queue)
+    try:
+        return _result(process, queue)
+    finally:
+        process.join()
+        if procs is not None:
+            procs.parent.rmdir()  # empty once its process has ended
 
 
 def _result(process, queue):
@@ -261,6 +289,8 @@ def training_table(args, training):
             "flows": flows,
             "in-memory size (MiB)": size / 2**20,
             "x the address-space limit": size / 2**20 / args.train_memory,
+            **({"x the cgroup memory limit": size / 2**20 / args.train_cgroup}
+               if args.train_cgroup else {}),
             "x the peak RSS": size / 2**20 / peak,
             "epochs (stage 1 + stage 2)": epochs,
             "seconds": seconds,
@@ -334,7 +364,14 @@ def training_report(args, loads, training):
         f"{args.val_rows:,} resampled flows (another seed), in a fresh process (1 torch "
         f"thread) whose address space is limited to {args.train_memory} MiB "
         "(`resource.setrlimit(RLIMIT_AS)`, a hard cap on its resident memory too; "
-        "`MALLOC_ARENA_MAX=2`). The cap counts virtual memory, of which torch, pyarrow and "
+        "`MALLOC_ARENA_MAX=2`)"
+        + (
+            f" and in a memory cgroup limited to {args.train_cgroup} MiB (resident memory "
+            "and page cache: the process is killed beyond it)"
+            if args.train_cgroup
+            else ""
+        )
+        + ". The cap counts virtual memory, of which torch, pyarrow and "
         "their threads reserve about 0.8 GiB more than they touch (the fit fails under "
         "1.5 GiB with a peak RSS near 0.8 GiB), so *x the peak RSS* (the memory the process "
         "actually used) is the ratio that shows the file set did not fit in it; *x the "
@@ -346,9 +383,9 @@ def training_report(args, loads, training):
         + C.markdown_table(training_table(args, training), floats="{:,.2f}", index=False)
         + "\nTarget (issue #22): peak RSS does not grow with the number of files; the "
         "largest file set at least 4x the memory the process is allowed. The full run "
-        "(training on 1.5, 3 and 6 million flows, the largest set about 4.5x the training "
-        "process's peak RSS; it takes hours on a 2-core machine):\n\n"
-        f"    {FULL_COMMAND} --parts training\n"
+        "(training on 1.5, 3 and 6 million flows, the largest set about 4.2x a 896 MiB "
+        "memory cgroup; about half an hour on an idle 2-core machine):\n\n"
+        f"    {FULL_COMMAND} --parts training --train-cgroup 896\n"
     )
     C.write(args.out / "scale_training.md", text)
 
@@ -362,7 +399,7 @@ def run_training_part(args, data, files, archive):
         n_files = factor * args.train_files
         subset = files[:n_files]
         flows = sum(pq.ParquetFile(f).metadata.num_rows for f in subset)
-        result = run_training(subset, validation, args.train_memory)
+        result = run_training(subset, validation, args.train_memory, args.train_cgroup)
         print(f"training on {n_files} files ({flows:,} flows): {result}", flush=True)
         training.append((n_files, flows, in_memory_bytes(subset), result))
     return training
@@ -414,11 +451,20 @@ def main(argv=None):
     parser.add_argument(
         "--train-memory", type=int, default=2048, help="address-space limit of training, MiB"
     )
+    parser.add_argument(
+        "--train-cgroup", type=int, default=None, metavar="MIB",
+        help="also run each training process in a memory cgroup of this limit (Linux, root)",
+    )  # fmt: skip
     parser.add_argument("--val-rows", type=int, default=4_000, help="rows of the held-out file")
     parser.add_argument("--out", type=Path, default=C.RESULTS, help="output folder")
     args = C.parse_args(parser, __file__, argv)
     if "training" in args.parts and 4 * args.train_files > args.files:
         parser.error(f"--train-files {args.train_files} x 4 > the {args.files} --files")
+    if "training" in args.parts and args.train_cgroup:
+        try:
+            memory_cgroup(args.train_cgroup).parent.rmdir()
+        except OSError as exc:
+            parser.error(f"--train-cgroup: cannot make a memory cgroup: {exc}")
     import tempfile
 
     archive = args.archive or Path(tempfile.gettempdir()) / f"moeids-scale-{args.flows}"
