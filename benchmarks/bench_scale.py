@@ -22,12 +22,13 @@
 - Both scoring paths keep freed memory in their heap between batches
   (``moeids._malloc.retain_batch_memory``, as ``moeids predict`` and the Dask tasks do).
 - Training from files larger than memory: :func:`moeids.outofcore.fit_from_files` on the
-  first 1, 2 and 4 x ``--train-files`` files of the archive (the archive carries each
-  flow's ``label``), held-out file of ``--val-rows`` flows resampled with another seed, a
-  small MoEClassifier (``TRAIN_PARAMS``: one epoch of each stage), stream settings
-  ``STREAM``; each fit in a fresh process under ``RLIMIT_AS`` = ``--train-memory`` MiB
-  and, with ``--train-cgroup MIB``, in a memory cgroup of that limit (resident memory and
-  page cache; Linux, root, cgroup v1 or v2), its peak RSS its ``VmHWM``.
+  first K x ``--train-files`` files of the archive for each K of ``--train-factors``
+  (default 1, 2, 4; the archive carries each flow's ``label``), held-out file of
+  ``--val-rows`` flows resampled with another seed, a small MoEClassifier (``TRAIN_PARAMS``:
+  one epoch of each stage), stream settings ``STREAM``; each fit in a fresh process under
+  ``RLIMIT_AS`` = ``--train-memory`` MiB and, with ``--train-cgroup MIB``, in a memory
+  cgroup of that limit (resident memory and page cache; Linux, root, cgroup v1 or v2), its
+  peak RSS its ``VmHWM``.
 
 ``--parts`` picks what runs: ``scoring`` writes ``scale.md``, ``training`` writes
 ``scale_training.md`` (default: both), so that a long run of one leaves the other's page
@@ -359,8 +360,9 @@ def training_report(args, loads, training):
         + _header(loads, "trains on files of a resampled archive")
         + f"\nEnvironment: {C.environment()}.\n\n"
         "`moeids.outofcore.fit_from_files` fits FeatureSplitter + MoEClassifier "
-        f"({TRAIN_PARAMS}; {STREAM}) on the first 1, 2 and 4 x `--train-files` files of the "
-        "archive, with early stopping data from a held-out file of "
+        f"({TRAIN_PARAMS}; {STREAM}) on the first "
+        f"{', '.join(map(str, args.train_factors))} x `--train-files` files of the archive, "
+        "with early stopping data from a held-out file of "
         f"{args.val_rows:,} resampled flows (another seed), in a fresh process (1 torch "
         f"thread) whose address space is limited to {args.train_memory} MiB "
         "(`resource.setrlimit(RLIMIT_AS)`, a hard cap on its resident memory too; "
@@ -383,9 +385,9 @@ def training_report(args, loads, training):
         + C.markdown_table(training_table(args, training), floats="{:,.2f}", index=False)
         + "\nTarget (issue #22): peak RSS does not grow with the number of files; the "
         "largest file set at least 4x the memory the process is allowed. The full run "
-        "(training on 1.5, 3 and 6 million flows, the largest set about 4.2x a 896 MiB "
+        "(training on 1.5, 3 and 6 million flows, the largest set about 4.0x a 950 MiB "
         "memory cgroup; about half an hour on an idle 2-core machine):\n\n"
-        f"    {FULL_COMMAND} --parts training --train-cgroup 896\n"
+        f"    {FULL_COMMAND} --parts training --train-cgroup 950\n"
     )
     C.write(args.out / "scale_training.md", text)
 
@@ -395,7 +397,7 @@ def run_training_part(args, data, files, archive):
     training = []
     validation = build_validation(data, archive.with_name(archive.name + "-validation.parquet"),
                                   args.val_rows)  # fmt: skip
-    for factor in (1, 2, 4):
+    for factor in args.train_factors:
         n_files = factor * args.train_files
         subset = files[:n_files]
         flows = sum(pq.ParquetFile(f).metadata.num_rows for f in subset)
@@ -446,7 +448,11 @@ def main(argv=None):
     )
     parser.add_argument(
         "--train-files", type=int, default=3,
-        help="archive files of the smallest training set (then 2x and 4x as many)",
+        help="archive files of a training set of factor 1 (see --train-factors)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--train-factors", type=int, nargs="+", default=[1, 2, 4], metavar="K",
+        help="train on K x --train-files files, for each K (default: 1 2 4)",
     )  # fmt: skip
     parser.add_argument(
         "--train-memory", type=int, default=2048, help="address-space limit of training, MiB"
@@ -458,8 +464,9 @@ def main(argv=None):
     parser.add_argument("--val-rows", type=int, default=4_000, help="rows of the held-out file")
     parser.add_argument("--out", type=Path, default=C.RESULTS, help="output folder")
     args = C.parse_args(parser, __file__, argv)
-    if "training" in args.parts and 4 * args.train_files > args.files:
-        parser.error(f"--train-files {args.train_files} x 4 > the {args.files} --files")
+    largest = max(args.train_factors) * args.train_files
+    if "training" in args.parts and largest > args.files:
+        parser.error(f"--train-files x --train-factors = {largest} > the {args.files} --files")
     if "training" in args.parts and args.train_cgroup:
         try:
             memory_cgroup(args.train_cgroup).parent.rmdir()
