@@ -467,8 +467,9 @@ class MoETrainingMixin:
         >>> Z = FeatureSplitter().fit_transform(flows.data.iloc[::10])
         >>> y = flows.target.iloc[::10]
         >>> model = MoEClassifier(d_model=8, n_heads=2, n_layers=1, epochs=2, pretrain_epochs=1,
-        ...                       refit_epochs=1, class_weight="balanced", random_state=0).fit(Z, y)
-        >>> [record["learning_rate"] for record in model.history_]  # learning_rate=0.002
+        ...                       refit_epochs=1, learning_rate=0.002, class_weight="balanced",
+        ...                       random_state=0).fit(Z, y)
+        >>> [record["learning_rate"] for record in model.history_]
         [0.002, 0.002, 0.0002]
         """
         rate = self.learning_rate * factor
