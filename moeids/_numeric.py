@@ -13,9 +13,36 @@ __all__ = [
     "column_moments",
     "merge_moments",
     "moments_statistics",
+    "numpy_numeric",
     "signed_log1p",
     "standard_statistics",
 ]
+
+
+def numpy_numeric(dtypes) -> bool:
+    """Whether every dtype in ``dtypes`` is a NumPy boolean, integer or float dtype (no
+    pandas extension, object or complex dtype): columns of such dtypes convert to a float
+    matrix as they are.
+
+    Parameters
+    ----------
+    dtypes : iterable of dtype
+        E.g. a DataFrame's ``dtypes``.
+
+    Returns
+    -------
+    numeric : bool
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from moeids._numeric import numpy_numeric
+    >>> numpy_numeric(pd.DataFrame({"a": [1, 2], "b": [0.5, 1.0]}).dtypes)
+    True
+    >>> numpy_numeric(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}).dtypes)
+    False
+    """
+    return all(isinstance(dtype, np.dtype) and dtype.kind in "biuf" for dtype in dtypes)
 
 
 def signed_log1p(x):

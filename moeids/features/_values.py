@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
+from .._numeric import numpy_numeric
+
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 MISSING_TOKENS = frozenset({"", "nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 
@@ -126,9 +128,14 @@ def check_unique(names):
         )
 
 
+def beyond_float32(values):
+    """Mask of the finite ``values`` that a float32 cannot hold (they would become inf)."""
+    return np.isfinite(values) & (np.abs(values) > _FLOAT32_MAX)
+
+
 def check_float32_range(values, col, name):
     """Raise on finite values that a float32 output cannot hold (they would become inf)."""
-    big = np.isfinite(values) & (np.abs(values) > _FLOAT32_MAX)
+    big = beyond_float32(values)
     if big.any():
         i = int(np.argmax(big))
         raise ValueError(
@@ -171,13 +178,12 @@ def numeric_block(columns, names):
     at = frame.columns.get_indexer(names)
     if (at < 0).any():
         return None
-    if {dtype.kind if isinstance(dtype, np.dtype) else "" for dtype in frame.dtypes} <= set("biuf"):
+    if numpy_numeric(frame.dtypes):
         # the whole frame in one conversion, then the columns (a copy): a few times faster
         # than the sub-frame below, most of all for few rows
         return frame.to_numpy(dtype=np.float64)[:, at]
     block = frame[names]
-    kinds = {dtype.kind if isinstance(dtype, np.dtype) else "" for dtype in block.dtypes}
-    if not kinds <= set("biuf"):
+    if not numpy_numeric(block.dtypes):
         return None
     # a copy: the caller writes NaN over +/-inf, and a view would be the user's frame (or,
     # with pandas 3's copy-on-write, read-only)
@@ -187,7 +193,7 @@ def numeric_block(columns, names):
 def check_float32_block(values, columns, names):
     """:func:`check_float32_range` of each column of ``values`` (n_rows, len(names)), in one
     pass when none is out of range."""
-    big = np.isfinite(values) & (np.abs(values) > _FLOAT32_MAX)
+    big = beyond_float32(values)
     if big.any():
         j = int(np.argmax(big.any(axis=0)))
         check_float32_range(values[:, j], columns[names[j]], names[j])

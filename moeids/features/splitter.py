@@ -33,8 +33,8 @@ from ._fitting import (
     vocabulary,
 )
 from ._values import (
-    _FLOAT32_MAX,
     FrameColumns,
+    beyond_float32,
     category_codes,
     category_values,
     check_float32_block,
@@ -518,12 +518,9 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         n_num = numeric.shape[1]
         raw = np.array(numeric, dtype=np.float64)  # a copy: NaN is written into it
         raw[:, variants[:n_num]] = np.nan
-        if self.scaling != "log-standard":
-            if (np.isfinite(raw) & (np.abs(raw) > _FLOAT32_MAX)).any():
-                return None
-        raw[np.isinf(raw)] = np.nan
-        if self.scaling == "log-standard":
-            raw = signed_log1p(raw)
+        if self.scaling != "log-standard" and beyond_float32(raw).any():
+            return None
+        raw = self._log_step(raw)
         columns = {}
         for j, name in enumerate(self.feature_groups_["categorical"]):
             if not variants[n_num + j]:
@@ -546,10 +543,13 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
                     raw[:, j] = numeric_values(columns[name], name, group)
                     if self.scaling != "log-standard":
                         check_float32_range(raw[:, j], columns[name], name)
+        return self._log_step(raw)
+
+    def _log_step(self, raw):
+        """``raw`` (n_rows, n_numeric) float64 with infinities set missing (NaN, in place),
+        then ``signed_log1p`` where ``scaling="log-standard"``."""
         raw[np.isinf(raw)] = np.nan
-        if self.scaling == "log-standard":
-            raw = signed_log1p(raw)
-        return raw
+        return signed_log1p(raw) if self.scaling == "log-standard" else raw
 
     def _assemble(self, raw, columns, n_rows):
         """Scale the numeric block, encode the categorical one, fill missing cells."""

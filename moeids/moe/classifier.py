@@ -36,7 +36,7 @@ from .inputs import (
 )
 from .novelty import NoveltyMixin
 from .tokenizer import FeatureTokenizer
-from .training import MoETrainingMixin, predict_batch_size
+from .training import MoETrainingMixin
 
 __all__ = ["MoEClassifier", "MoEOutput"]
 
@@ -479,7 +479,7 @@ class MoEClassifier(
             return (*outputs, net.novelty(combined)) if with_novelty else outputs
 
         logits, proba, weights, *raw = predict_batches(
-            run, [to_tensor(X)], batch_size=predict_batch_size(net), device=self.device_
+            run, [to_tensor(X)], batch_size=net.predict_batch_size(), device=self.device_
         )
         gate = np.zeros((len(X), len(EXPERTS)), dtype=np.float32)
         for k, name in enumerate(net.expert_names):

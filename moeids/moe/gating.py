@@ -124,8 +124,6 @@ def forced_expert_proba(classifier, X) -> np.ndarray:
         Experts in :data:`~moeids.features.names.EXPERTS` order; NaN for an expert that
         is off or has no input present in that row.
     """
-    from .training import predict_batch_size  # training imports the network, which imports this
-
     values = classifier.forward(X).values
     net = classifier.module_
     net.eval()
@@ -135,7 +133,7 @@ def forced_expert_proba(classifier, X) -> np.ndarray:
         return F.softmax(expert_logits, dim=-1), present
 
     proba, present = predict_batches(
-        run, [to_tensor(values)], batch_size=predict_batch_size(net), device=classifier.device_
+        run, [to_tensor(values)], batch_size=net.predict_batch_size(), device=classifier.device_
     )
     out = np.full((len(values), len(EXPERTS), proba.shape[2]), np.nan, dtype=np.float32)
     for k, name in enumerate(net.expert_names):

@@ -11,6 +11,8 @@ import pandas as pd
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from .._numeric import numpy_numeric
+
 __all__ = [
     "MAX_CATEGORICAL_CODE",
     "UNLABELED",
@@ -237,8 +239,7 @@ def as_float32_rows(estimator, X) -> np.ndarray:
            [2. , nan]], dtype=float32)
     """
     if isinstance(X, pd.DataFrame) and len(X) and hasattr(estimator, "feature_names_in_"):
-        kinds = {dtype.kind if isinstance(dtype, np.dtype) else "" for dtype in X.dtypes}
-        if kinds <= set("biuf"):
+        if numpy_numeric(X.dtypes):
             if list(X.columns) != list(estimator.feature_names_in_):  # else nothing to check
                 validate_data(estimator, X, reset=False, skip_check_array=True)
             values = np.ascontiguousarray(X.to_numpy(dtype=np.float32))

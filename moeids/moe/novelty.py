@@ -25,7 +25,6 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._training import predict_batches, to_tensor
-from .training import predict_batch_size
 
 __all__ = [
     "BENIGN_NAMES",
@@ -175,7 +174,7 @@ class NoveltyMixin:
         (combined,) = predict_batches(
             lambda x: (net.embed(x)[0],),
             [X],
-            batch_size=predict_batch_size(net),
+            batch_size=net.predict_batch_size(),
             device=self.device_,
         )
         return torch.from_numpy(combined)
@@ -187,7 +186,7 @@ class NoveltyMixin:
         (raw,) = predict_batches(
             lambda x: (net.novelty(net.embed(x)[0], exclude_self),),
             [X],
-            batch_size=predict_batch_size(net),
+            batch_size=net.predict_batch_size(),
             device=self.device_,
         )
         return raw

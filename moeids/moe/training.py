@@ -32,47 +32,6 @@ from .network import MoENetwork
 __all__ = ["MoETrainingMixin"]
 
 
-def predict_batch_size(net: MoENetwork) -> int:
-    """Rows per inference chunk of ``net``: a power of two from 64 to 1,024 whose largest
-    activation, the tabular expert's q/k/v projection (rows x tokens x 3 d_model float32),
-    stays within 12 MiB.
-
-    Larger chunks are not faster, and glibc maps and unmaps blocks that size on every
-    chunk (its heap keeps at most twice the largest freed block): faulting their pages in
-    again took about a fifth of the CPU time of ``predict_proba`` at 1,024 rows of the
-    default network (system CPU time, measured in one process against 512 rows).
-
-    Parameters
-    ----------
-    net : MoENetwork
-
-    Returns
-    -------
-    rows : int
-
-    Examples
-    --------
-    >>> from moeids.moe import MoENetwork
-    >>> from moeids.moe.training import predict_batch_size
-    >>> net = MoENetwork(num_columns=list(range(53)), cat_columns=[], cat_cardinalities=[],
-    ...                  temporal_columns=[], n_classes=2, d_model=32, n_heads=2)
-    >>> predict_batch_size(net)
-    512
-    """
-    tabular = net.experts["tabular"] if "tabular" in net.experts else None
-    if tabular is None:
-        return 1024
-    d_model = tabular.norm.normalized_shape[0]
-    row_bytes = (1 + tabular.tokenizer.n_features) * 3 * d_model * 4
-    rows = 1024
-    while rows > 64 and rows * row_bytes > _ACTIVATION_BUDGET:
-        rows //= 2
-    return rows
-
-
-_ACTIVATION_BUDGET = 12 * 2**20
-
-
 class MoETrainingMixin:
     """Training steps of :class:`~moeids.MoEClassifier` (reads its parameters).
 
@@ -403,7 +362,7 @@ class MoETrainingMixin:
         >>> sorted(model.validation_scores(model.module_.eval(), x, labels))
         ['val_f1', 'val_loss']
         """
-        chunks = X_val.split(predict_batch_size(net))
+        chunks = X_val.split(net.predict_batch_size())
         logits = torch.cat([net(x.to(self.device_))[0] for x in chunks])
         loss = F.cross_entropy(logits, y_val.to(self.device_), weight=class_weight)
         pred, true = logits.argmax(1).cpu().numpy(), y_val.numpy()
