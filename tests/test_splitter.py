@@ -680,3 +680,61 @@ def test_transform_leaves_the_callers_numeric_frame_unchanged():
     pd.testing.assert_frame_equal(X, before)
     column = list(splitter.get_feature_names_out()).index("temporal__Flow Duration")
     assert np.isnan(np.asarray(out)[0, column])
+
+
+def general_transform(splitter, X, monkeypatch):
+    """``transform`` forced onto its general path (rename, then read column by column)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(type(splitter), "_transform_known_columns", lambda self, X: None)
+        return splitter.transform(X)
+
+
+@pytest.mark.parametrize("case", ["synthetic", "real reordered"])
+def test_transform_reads_known_columns_directly_with_the_general_results(case, monkeypatch):
+    """A frame whose columns map to the fitted ones by name alone is read without a renamed
+    copy (one flow at a time, renaming was half the splitter's time): same output, also with
+    text columns, unknown columns and another column order."""
+    if case == "synthetic":  # raw CIC-style headers (leading space), text and id columns
+        X, y = SYN, None
+    else:
+        real = read_real(CIC_IMPROVED, nrows=300)
+        X, y = real.drop(columns=["Label"]), real["Label"]
+        X = X[X.columns[::-1]].assign(note="x")
+    splitter = FeatureSplitter().fit(X.iloc[:40], None if y is None else y.iloc[:40])
+    rows = X.iloc[40:]
+    direct = splitter._transform_known_columns(rows)
+    assert direct is not None
+    np.testing.assert_array_equal(splitter.transform(rows), direct)
+    np.testing.assert_array_equal(direct, general_transform(splitter, rows, monkeypatch))
+
+
+def test_transform_of_other_frames_takes_the_general_path(monkeypatch):
+    """Frames the direct read cannot take as they are go the general way, which warns or
+    names the problem: an absent column, numbers written as text, a value beyond float32,
+    headers that repeat once cleaned, and an extractor whose values are converted."""
+    splitter = FeatureSplitter().fit(SYN)
+    absent = SYN.drop(columns=[" Flow Duration"])
+    assert splitter._transform_known_columns(absent) is None
+    with pytest.warns(MissingFeaturesWarning, match="Flow Duration"):
+        splitter.transform(absent)
+    as_text = SYN.astype({"Total Fwd Packet": str})
+    assert splitter._transform_known_columns(as_text) is None
+    np.testing.assert_array_equal(splitter.transform(as_text), SYN_FULL)
+    huge = SYN.astype({"Flow Bytes/s": float})
+    huge.loc[3, "Flow Bytes/s"] = 1e300
+    assert splitter._transform_known_columns(huge) is None
+    with pytest.raises(ValueError, match="Flow Bytes/s"):
+        splitter.transform(huge)
+    repeated = SYN.assign(**{"Flow Duration": SYN[" Flow Duration"]})
+    assert splitter._transform_known_columns(repeated) is None
+    with pytest.raises(ValueError, match="more than once"):
+        splitter.transform(repeated)
+
+    original = read_real(CIC_ORIGINAL, nrows=300)  # cicflowmeter-2017: values replaced
+    original = original.drop(columns=[" Label"])
+    fitted = FeatureSplitter().fit(original.iloc[:200])
+    assert fitted._transform_known_columns(original.iloc[200:]) is None
+    np.testing.assert_array_equal(
+        fitted.transform(original.iloc[200:]),
+        general_transform(fitted, original.iloc[200:], monkeypatch),
+    )

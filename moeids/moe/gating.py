@@ -18,6 +18,7 @@ from torch import nn
 
 from .._training import predict_batches, to_tensor
 from ..features.names import EXPERTS
+from ._kernels import Dropout
 
 __all__ = ["Gate", "forced_expert_proba"]
 
@@ -64,7 +65,7 @@ class Gate(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(n_experts * (d_model + 1), d_model),
             nn.GELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(d_model, n_experts),
         )
 
