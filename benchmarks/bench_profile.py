@@ -46,10 +46,14 @@ def _phases():
 
     return {
         "FeatureSplitter.transform": splitter.FeatureSplitter.transform,
+        "  of which direct read (columns known by name)": (
+            splitter.FeatureSplitter._transform_known_columns
+        ),
         "  of which reading + renaming columns": splitter.FeatureSplitter._read,
         "    of which to_canonical": canonical.to_canonical,
         "  of which numeric matrix": splitter.FeatureSplitter._numeric_matrix,
-        "  of which categorical codes + output": splitter.FeatureSplitter._assemble,
+        "  of which scaling + categorical codes": splitter.FeatureSplitter._assemble,
+        "  of which output DataFrame": splitter.FeatureSplitter._output,
         "MoEClassifier._forward (predict_proba)": classifier.MoEClassifier._forward,
         "  of which sklearn validate_data": validate_data,
         "  of which categorical checks": check_categorical_codes,

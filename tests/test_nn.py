@@ -332,9 +332,8 @@ def test_piecewise_linear_tokens_equal_dense_encoding_times_bin_weights():
 
 def test_fused_inference_kernels_give_the_autograd_path_results():
     """Under no_grad the blocks use the fused oneDNN linear kernels (bias, ReLU and the
-    residual in one pass) for inputs of MIN_FUSED_ROWS rows (flows x tokens) or more, and one
-    product for queries, keys and values; with gradients on (one product each), or for fewer
-    rows, the plain torch composition runs."""
+    residual in one pass) for inputs of MIN_FUSED_ROWS rows (flows x tokens) or more; with
+    gradients on, or for fewer rows, the plain torch composition runs."""
     from moeids.moe._kernels import MIN_FUSED_ROWS, fusable
 
     torch.manual_seed(0)
@@ -396,22 +395,3 @@ def test_piecewise_linear_inference_follows_in_place_updates_of_weights_and_edge
     assert not hasattr(restored, "_inference_bins")  # derived tensors are not stored
     with torch.no_grad():
         torch.testing.assert_close(restored._piecewise_linear(x), fresh(), rtol=0, atol=0)
-
-
-def test_dropout_keeps_each_element_with_probability_one_minus_p_scaled():
-    """moe._kernels.Dropout draws its CPU mask from uniforms: kept elements are scaled by
-    1 / (1 - p), the kept share is 1 - p, masks differ between calls, gradients follow the
-    mask, and eval mode (or p = 0) returns the input."""
-    from moeids.moe._kernels import Dropout
-
-    dropout = Dropout(0.3)
-    x = torch.ones(200_000, requires_grad=True)
-    y = dropout(x)
-    kept = y != 0
-    assert y.unique().tolist() == [0.0, pytest.approx(1 / 0.7)]
-    assert abs(kept.float().mean().item() - 0.7) < 0.01
-    assert not torch.equal(kept, dropout(x) != 0)
-    y.sum().backward()
-    torch.testing.assert_close(x.grad, kept.float() / 0.7)
-    assert dropout.eval()(x) is x
-    assert Dropout(0.0).train()(x) is x

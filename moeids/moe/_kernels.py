@@ -1,6 +1,4 @@
-"""Cheaper CPU kernels for this network: fused linear layers for inference, and dropout.
-
-Fused linear layers.
+"""Fused linear layers for CPU inference.
 
 On the CPU, ``F.linear`` with a bias first copies the broadcast bias into its output and
 then accumulates the matrix product onto it: one extra pass over the output, which for
@@ -10,18 +8,12 @@ kernels ``mkldnn::_linear_pointwise`` add the bias, apply ReLU/GELU or add a res
 the same pass, with the same float32 results. They have no autograd formula, so they are
 used only when gradients are off (inference), on float32 CPU tensors outside autocast;
 everywhere else the plain ``torch.nn.functional`` composition runs.
-
-Dropout. :class:`Dropout` draws the same mask as ``torch.nn.Dropout`` (each element kept
-with probability ``1 - p``, the kept ones scaled by ``1 / (1 - p)``) from uniform numbers:
-on the CPU torch's ``bernoulli_`` costs about twice a ``torch.rand`` of the same size, and
-the dropout of the feed-forward networks was a tenth of a training step.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 _ACTIVATIONS = {"none": lambda y: y, "relu": F.relu, "gelu": F.gelu}
 # a private oneDNN operator (the one torch.compile's CPU backend uses): absent from torch
@@ -64,27 +56,3 @@ def linear(
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, activation, [], algorithm)
     y = _ACTIVATIONS[activation](F.linear(x, weight, bias))
     return y if residual is None else residual + y
-
-
-class Dropout(nn.Dropout):
-    """``torch.nn.Dropout`` with its CPU mask drawn as uniforms (see the module docstring).
-
-    Same distribution of masks as ``nn.Dropout`` (not the same draws); other devices, and
-    ``p`` of 0 or 1, run ``nn.Dropout`` itself.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from moeids.moe._kernels import Dropout
-    >>> _ = torch.manual_seed(0)
-    >>> y = Dropout(0.25)(torch.ones(100_000))
-    >>> sorted(y.unique().tolist()), round((y == 0).float().mean().item(), 2)
-    ([0.0, 1.3333333730697632], 0.25)
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(...) -> (...), the input itself in eval mode."""
-        if not self.training or x.device.type != "cpu" or self.p in (0, 1) or self.inplace:
-            return super().forward(x)
-        keep = torch.rand(x.shape, dtype=x.dtype).ge_(self.p).mul_(1 / (1 - self.p))
-        return x * keep

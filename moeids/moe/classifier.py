@@ -166,9 +166,9 @@ class MoEClassifier(
         when a feature has fewer distinct quantiles). Unused by the other embeddings.
     inference_dtype : {"float32", "bfloat16"}, default="float32"
         Precision of prediction (``forward``, ``predict_proba``, ...; training is always
-        float32). ``"bfloat16"`` runs the network under ``torch.autocast`` in bfloat16:
-        about twice as fast on CPUs with AVX-512 BF16 or AMX, probabilities within a few
-        thousandths of float32's (``docs/results/throughput.md``).
+        float32). ``"bfloat16"`` runs the network under ``torch.autocast`` in bfloat16,
+        probabilities within a few thousandths of float32's; on a 2-core CPU with AVX-512
+        BF16 (no AMX) it was no faster than float32 (``docs/results/throughput.md``).
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         ``"mps"``.

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._kernels import Dropout, fusable, linear
+from ._kernels import fusable, linear
 from .tokenizer import FeatureTokenizer
 
 
@@ -25,13 +25,7 @@ class ReGLU(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """Pre-norm multi-head self-attention followed by a ReGLU feed-forward network.
-
-    Queries, keys and values come from one product at inference, and from one product
-    each while training: the gradient of a single ``(..., 3, heads, d_head)`` view has to
-    be gathered into one strided copy, which cost a fifth of the attention's backward pass
-    on the CPU.
-    """
+    """Pre-norm multi-head self-attention followed by a ReGLU feed-forward network."""
 
     def __init__(self, d_model: int, n_heads: int, dropout: float):
         super().__init__()
@@ -44,32 +38,22 @@ class TransformerBlock(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.ffn_norm = nn.LayerNorm(d_model)
         self.ffn = nn.Sequential(
-            nn.Linear(d_model, 2 * d_ffn), ReGLU(), Dropout(dropout), nn.Linear(d_ffn, d_model)
+            nn.Linear(d_model, 2 * d_ffn), ReGLU(), nn.Dropout(dropout), nn.Linear(d_ffn, d_model)
         )
-
-    def _project(self, h, weight, bias, parts):
-        """The products of ``h`` (batch, tokens, d_model) with the ``parts`` row blocks of
-        ``weight`` and ``bias``, each as (batch, heads, tokens, d_head); one product at
-        inference, one per block while training (see the class docstring)."""
-        batch, n_tokens, d_model = h.shape
-        heads = (batch, n_tokens, self.n_heads, d_model // self.n_heads)
-        if torch.is_grad_enabled():
-            blocks = zip(weight.chunk(parts), bias.chunk(parts), strict=True)
-            return [linear(h, w, b).view(heads).transpose(1, 2) for w, b in blocks]
-        projected = linear(h, weight, bias).view(batch, n_tokens, parts, *heads[2:])
-        return projected.permute(2, 0, 3, 1, 4).unbind(0)
 
     def forward(self, x: torch.Tensor, cls_only: bool = False) -> torch.Tensor:
         """(batch, tokens, d_model) -> (batch, tokens or 1, d_model)."""
-        batch, _, d_model = x.shape
+        batch, n_tokens, d_model = x.shape
+        d_head = d_model // self.n_heads
         h = self.attn_norm(x)
-        w, b = self.qkv.weight, self.qkv.bias
         if cls_only:  # keys and values of every token, the query of [CLS] alone
-            (q,) = self._project(h[:, :1], w[:d_model], b[:d_model], 1)
-            k, v = self._project(h, w[d_model:], b[d_model:], 2)
-            x = x[:, :1]
+            x, w, b = x[:, :1], self.qkv.weight, self.qkv.bias
+            q = linear(h[:, :1], w[:d_model], b[:d_model]).view(batch, 1, self.n_heads, d_head)
+            kv = linear(h, w[d_model:], b[d_model:]).view(batch, n_tokens, 2, self.n_heads, d_head)
+            q, (k, v) = q.transpose(1, 2), kv.permute(2, 0, 3, 1, 4)
         else:
-            q, k, v = self._project(h, w, b, 3)
+            qkv = linear(h, self.qkv.weight, self.qkv.bias)
+            q, k, v = qkv.view(batch, n_tokens, 3, self.n_heads, d_head).permute(2, 0, 3, 1, 4)
         attended = F.scaled_dot_product_attention(q, k, v)  # (batch, heads, tokens, d_head)
         attended = attended.transpose(1, 2).reshape(batch, q.shape[2], d_model)
         x = linear(attended, self.out.weight, self.out.bias, residual=x)

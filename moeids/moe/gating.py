@@ -18,7 +18,6 @@ from torch import nn
 
 from .._training import predict_batches, to_tensor
 from ..features.names import EXPERTS
-from ._kernels import Dropout
 
 __all__ = ["Gate", "forced_expert_proba"]
 
@@ -65,7 +64,7 @@ class Gate(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(n_experts * (d_model + 1), d_model),
             nn.GELU(),
-            Dropout(dropout),
+            nn.Dropout(dropout),
             nn.Linear(d_model, n_experts),
         )
 

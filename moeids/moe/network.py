@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from .._numeric import signed_log1p, standard_statistics
-from ._kernels import Dropout
 from .ft_transformer import FTTransformer
 from .gating import Gate
 from .temporal_cnn import TemporalCNN
@@ -127,7 +126,7 @@ class MoENetwork(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(d_model, 2 * d_model),
             nn.GELU(),
-            Dropout(dropout),
+            nn.Dropout(dropout),
             nn.Linear(2 * d_model, n_classes),
         )
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._kernels import Dropout
-
 
 class TemporalCNN(nn.Module):
     """Two same-padded convolutions, then a linear projection to ``d_model``.
@@ -60,7 +58,7 @@ class TemporalCNN(nn.Module):
         )
         self.project = nn.Sequential(
             nn.Flatten(),
-            Dropout(dropout),
+            nn.Dropout(dropout),
             nn.Linear(channels * n_features, d_model),
             nn.LayerNorm(d_model),
         )
