@@ -395,3 +395,25 @@ def test_piecewise_linear_inference_follows_in_place_updates_of_weights_and_edge
     assert not hasattr(restored, "_inference_bins")  # derived tensors are not stored
     with torch.no_grad():
         torch.testing.assert_close(restored._piecewise_linear(x), fresh(), rtol=0, atol=0)
+
+
+def test_tokenizer_gradients_are_the_same_sums_on_any_number_of_threads():
+    """The gradients of [MASK] and of the feature biases are sums over the masked entries of a
+    batch; on two CPU threads they must come out bitwise as on one, on every pass (the
+    backward of indexing added them with atomics, in an order that changed from run to run,
+    so that two fits with one random_state drifted apart)."""
+    tokenizer = FeatureTokenizer(80, [5, 3], d_token=32)
+    x_num, x_cat = torch.randn(1024, 80), torch.randint(0, 3, (1024, 2))
+    missing = torch.rand(1024, 82) < 0.5  # ~42,000 masked entries: the sums run in parallel
+    upstream = torch.randn(1024, 83, 32)  # each masked entry its own gradient, as in a network
+
+    def gradients():
+        tokenizer.zero_grad()
+        tokenizer(x_num, x_cat, missing).backward(upstream)
+        return tokenizer.mask.grad.clone(), tokenizer.bias.grad.clone()
+
+    serial = gradients()  # one thread (the fixture)
+    torch.set_num_threads(2)  # the fixture restores the count
+    for _ in range(5):
+        mask, bias = gradients()
+        assert torch.equal(mask, serial[0]) and torch.equal(bias, serial[1])

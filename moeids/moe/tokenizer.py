@@ -250,4 +250,7 @@ class FeatureTokenizer(nn.Module):
             parts.append(self.cat_embeddings(codes) + bias[n_num:])
         tokens = torch.cat(parts, dim=1)
         rows, features = missing.nonzero(as_tuple=True)
-        return tokens.index_put_((rows, features + 1), (self.mask + bias)[features])
+        # index_select, not indexing: the backward of indexing adds into the gradient of
+        # [MASK] + bias with atomic adds on the CPU (a different sum from run to run)
+        masked = (self.mask + bias).index_select(0, features)
+        return tokens.index_put_((rows, features + 1), masked)
