@@ -738,3 +738,21 @@ def test_transform_of_other_frames_takes_the_general_path(monkeypatch):
         fitted.transform(original.iloc[200:]),
         general_transform(fitted, original.iloc[200:], monkeypatch),
     )
+
+
+def test_transform_of_an_extractor_computing_features_differently_hides_them():
+    """A frame named by an extractor whose features differ from the fitted ones (NetFlow v5:
+    one-way packet and byte counts) is not read directly: the general path hides those
+    features and warns, as handle_variant="missing" promises."""
+    X = SYN[["Total Fwd Packet", "Total Length of Fwd Packet", "Dst Port", "Protocol"]]
+    splitter = FeatureSplitter().fit(X)
+    netflow = X.set_axis(["dPkts", "dOctets", "dstport", "prot"], axis=1)
+    assert splitter._transform_known_columns(netflow) is None
+    with pytest.warns(MissingFeaturesWarning, match="computed differently"):
+        out = splitter.transform(netflow)
+    names = list(splitter.get_feature_names_out())
+    assert np.isnan(out[:, names.index("tabular__Total Fwd Packet")]).all()
+    kept = FeatureSplitter(handle_variant="keep").fit(X)
+    direct = kept._transform_known_columns(netflow)
+    assert direct is not None
+    np.testing.assert_array_equal(direct, kept.transform(X))

@@ -449,12 +449,9 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
             return self._output(direct, X)
         columns, _, profile, _ = self._read(X, reset=False)
         fitted = [c for g in GROUPS for c in self.feature_groups_[g]]
-        variants = {}
-        if self.handle_variant == "missing" and profile != self.profile_:
-            present = set(columns)
-            variants = mismatched_features(
-                self.profile_, profile, [c for c in fitted if c in present]
-            )
+        present = set(columns)
+        variants = self._variant_features(profile, [c for c in fitted if c in present])
+        if variants:
             columns = {n: c for n, c in columns.items() if n not in variants}
         present = set(columns)  # one set: a frame's `in` costs more per name
         absent = [c for c in fitted if c not in present and c not in variants]
@@ -468,6 +465,14 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         raw = self._numeric_matrix(columns, n_rows)
         return self._output(self._assemble(raw, columns, n_rows), X)
 
+    def _variant_features(self, profile, columns):
+        """The fitted ``columns`` that extractor ``profile`` computes differently from the
+        one seen in fit, when ``handle_variant="missing"`` treats them as missing (else
+        none): feature -> the difference, in words."""
+        if self.handle_variant != "missing" or profile == self.profile_:
+            return {}
+        return mismatched_features(self.profile_, profile, list(columns))
+
     def _transform_known_columns(self, X):
         """:meth:`transform` of a DataFrame whose columns map to the fitted ones by name
         alone, read straight from ``X`` (no renamed copy of it): the output array, or None
@@ -475,9 +480,9 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
 
         That is: ``X`` has rows, a NumPy numeric dtype in each fitted numeric column, and
         columns in which every fitted name is found after renaming, with no unit or value
-        conversion and no feature its extractor computes differently (see
-        :func:`_fitted_positions`, cached by column names). The serving of one flow at a
-        time spent half its splitter time renaming and copying the frame.
+        conversion (:func:`_fitted_positions`, cached by column names) and no feature
+        that ``handle_variant="missing"`` would hide. Scoring one flow at a time spent
+        half its splitter time renaming and copying the frame.
 
         Parameters
         ----------
@@ -496,15 +501,11 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         ):
             return None
         groups = self.feature_groups_
-        positions = _fitted_positions(
-            tuple(X.columns),
-            X.attrs.get(PROFILE_ATTR),
-            tuple(c for g in GROUPS for c in groups[g]),
-            self.profile,
-            self.profile_ if self.handle_variant == "missing" else _ANY_PROFILE,
-        )
-        if positions is None:
+        fitted = tuple(c for g in GROUPS for c in groups[g])
+        found = _fitted_positions(tuple(X.columns), X.attrs.get(PROFILE_ATTR), fitted, self.profile)
+        if found is None or self._variant_features(found[1], fitted):
             return None
+        positions = found[0]
         n_num = len(groups["tabular"]) + len(groups["temporal"])
         if numpy_numeric(X.dtypes):  # one conversion of the whole frame: fastest for few rows
             raw = X.to_numpy(dtype=np.float64)[:, positions[:n_num]]
@@ -540,13 +541,14 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         if not hasattr(self, "feature_names_in_"):
             return None
-        frame, report = to_canonical(probe, self.profile)
-        fitted = [c for g in GROUPS for c in self.feature_groups_[g]]
-        if report.converted or report.replaced or list(frame.columns) != fitted:
+        fitted = tuple(c for g in GROUPS for c in self.feature_groups_[g])
+        columns = tuple(probe.columns)
+        found = _fitted_positions(columns, probe.attrs.get(PROFILE_ATTR), fitted, self.profile)
+        if found is None or len(columns) != len(fitted):
             return None
-        variants = {}
-        if self.handle_variant == "missing" and report.profile != self.profile_:
-            variants = mismatched_features(self.profile_, report.profile, fitted)
+        if not np.array_equal(found[0], np.arange(len(fitted))):
+            return None  # renamed to the fitted columns, but in another order
+        variants = self._variant_features(found[1], fitted)
         if len(variants) == len(fitted):
             return None  # transform raises
         return np.isin(fitted, list(variants))
@@ -704,13 +706,11 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         )
 
 
-_ANY_PROFILE = object()  # for _fitted_positions: handle_variant="keep", no profile check
-
-
 @lru_cache(maxsize=64)
-def _fitted_positions(columns, attrs_profile, fitted, profile, fitted_profile):
-    """Positions in ``columns`` of the ``fitted`` names, or None when columns so named need
-    :meth:`FeatureSplitter.transform`'s general path.
+def _fitted_positions(columns, attrs_profile, fitted, profile):
+    """Where the ``fitted`` names are in ``columns`` once renamed, and the extractor
+    profile, or None when columns so named need :meth:`FeatureSplitter.transform`'s
+    general path.
 
     Parameters
     ----------
@@ -722,15 +722,12 @@ def _fitted_positions(columns, attrs_profile, fitted, profile, fitted_profile):
         The fitted canonical names, in output order.
     profile : str or None
         The splitter's ``profile`` parameter.
-    fitted_profile : str, None or ``_ANY_PROFILE``
-        ``profile_`` when features its extractor computes differently are missing
-        (``handle_variant="missing"``), else ``_ANY_PROFILE``.
 
     Returns
     -------
-    positions : ndarray of int of shape (len(fitted),) or None
-        None when the names repeat, convert units or values, lack a fitted name, or
-        include a feature computed differently from ``fitted_profile``.
+    found : tuple (ndarray of int of shape (len(fitted),), str or None) or None
+        The positions and the profile :func:`~moeids.features.to_canonical` applied;
+        None when the names repeat, convert units or values, or lack a fitted name.
     """
     headers = [clean_header(c) for c in columns]
     if len(set(headers)) < len(headers):
@@ -744,12 +741,11 @@ def _fitted_positions(columns, attrs_profile, fitted, profile, fitted_profile):
         return None
     if report.converted or report.replaced:
         return None
-    if fitted_profile is not _ANY_PROFILE and report.profile != fitted_profile:
-        if mismatched_features(fitted_profile, report.profile, list(fitted)):
-            return None
     at = frame.columns.get_indexer(list(fitted))
+    if (at < 0).any():
+        return None
     at.setflags(write=False)  # shared by the calls that hit the cache
-    return None if (at < 0).any() else at
+    return at, report.profile
 
 
 def _warn_absent(absent, variants, profile, what):
