@@ -449,11 +449,11 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
             return self._output(direct, X)
         columns, _, profile, _ = self._read(X, reset=False)
         fitted = [c for g in GROUPS for c in self.feature_groups_[g]]
-        present = set(columns)
+        present = set(columns)  # one set: a frame's `in` costs more per name
         variants = self._variant_features(profile, [c for c in fitted if c in present])
         if variants:
             columns = {n: c for n, c in columns.items() if n not in variants}
-        present = set(columns)  # one set: a frame's `in` costs more per name
+            present = set(columns)
         absent = [c for c in fitted if c not in present and c not in variants]
         if len(absent) + len(variants) == len(fitted):
             raise ValueError(
@@ -471,7 +471,7 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
         none): feature -> the difference, in words."""
         if self.handle_variant != "missing" or profile == self.profile_:
             return {}
-        return mismatched_features(self.profile_, profile, list(columns))
+        return mismatched_features(self.profile_, profile, columns)
 
     def _transform_known_columns(self, X):
         """:meth:`transform` of a DataFrame whose columns map to the fitted ones by name
