@@ -507,9 +507,10 @@ class FeatureSplitter(TransformerMixin, BaseEstimator):
             return None
         positions = found[0]
         n_num = len(groups["tabular"]) + len(groups["temporal"])
-        if numpy_numeric(X.dtypes):  # one conversion of the whole frame: fastest for few rows
+        dtypes = X.dtypes
+        if numpy_numeric(dtypes):  # one conversion of the whole frame: fastest for few rows
             raw = X.to_numpy(dtype=np.float64)[:, positions[:n_num]]
-        elif numpy_numeric(X.dtypes.iloc[positions[:n_num]]):
+        elif numpy_numeric(dtypes.iloc[positions[:n_num]]):
             raw = X.iloc[:, positions[:n_num]].to_numpy(dtype=np.float64, copy=True)
         else:
             return None
